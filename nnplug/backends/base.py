@@ -1,0 +1,104 @@
+"""The backend contract: the small, fixed set of kernels that layers, losses and optimizers call.
+
+Every array a kernel receives is a C-contiguous float32 or float64 ``numpy.ndarray``; the
+layers make sure of that before calling. Batches are rows: ``x`` is ``(batch, features)``.
+Weights are ``(out_features, in_features)`` as in the article, biases ``(out_features,)``.
+Kernels that take a ``*_grad`` or optimizer-state buffer update it in place; all others
+return new arrays.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import ClassVar, Literal
+
+import numpy as np
+
+ActivationKind = Literal["tanh", "sigmoid", "relu"]
+ACTIVATION_KINDS: tuple[ActivationKind, ...] = ("tanh", "sigmoid", "relu")
+
+
+class Backend(ABC):
+    """A set of numerical kernels; subclasses give it a registry ``name``."""
+
+    name: ClassVar[str]
+
+    # --- dense layers -------------------------------------------------------------
+
+    @abstractmethod
+    def linear_forward(self, x: np.ndarray, weights: np.ndarray, bias: np.ndarray) -> np.ndarray:
+        """Return ``x @ weights.T + bias``, shaped ``(batch, out_features)``."""
+
+    @abstractmethod
+    def linear_input_grad(self, grad: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        """Return ``grad @ weights``, the gradient with respect to the layer's inputs."""
+
+    @abstractmethod
+    def linear_param_grads(
+        self, grad: np.ndarray, x: np.ndarray, weights_grad: np.ndarray, bias_grad: np.ndarray
+    ) -> None:
+        """Add ``grad.T @ x`` to ``weights_grad`` and ``grad.sum(0)`` to ``bias_grad``."""
+
+    # --- element-wise activations ----------------------------------------------------
+
+    @abstractmethod
+    def activation_forward(self, kind: ActivationKind, x: np.ndarray) -> np.ndarray:
+        """Return the activation ``kind`` (tanh, sigmoid or relu) applied element-wise to ``x``."""
+
+    @abstractmethod
+    def activation_backward(
+        self, kind: ActivationKind, outputs: np.ndarray, output_grad: np.ndarray
+    ) -> np.ndarray:
+        """Return the input gradient of ``kind`` from its ``outputs`` and ``output_grad``."""
+
+    # --- softmax and cross-entropy ----------------------------------------------------
+
+    @abstractmethod
+    def softmax(self, x: np.ndarray) -> np.ndarray:
+        """Return the row-wise softmax of ``x``; finite for any finite input."""
+
+    @abstractmethod
+    def softmax_backward(self, outputs: np.ndarray, output_grad: np.ndarray) -> np.ndarray:
+        """Return the input gradient of a softmax from its ``outputs`` and ``output_grad``."""
+
+    @abstractmethod
+    def cross_entropy(self, probs: np.ndarray, targets: np.ndarray) -> float:
+        """Return ``-sum(targets * log(probs))`` over all entries, with ``log(0)`` kept finite."""
+
+    @abstractmethod
+    def softmax_cross_entropy_grad(
+        self, probs: np.ndarray, targets: np.ndarray, scale: float
+    ) -> np.ndarray:
+        """Return ``(probs - targets) * scale``: the cross-entropy gradient at softmax inputs."""
+
+    # --- optimizer updates --------------------------------------------------------------
+
+    @abstractmethod
+    def sgd_step(
+        self,
+        param: np.ndarray,
+        grad: np.ndarray,
+        velocity: np.ndarray,
+        learning_rate: float,
+        momentum: float,
+    ) -> None:
+        """In place: ``velocity = momentum * velocity + learning_rate * grad``, then
+        ``param -= velocity``."""
+
+    @abstractmethod
+    def adam_step(
+        self,
+        param: np.ndarray,
+        grad: np.ndarray,
+        m: np.ndarray,
+        v: np.ndarray,
+        learning_rate: float,
+        beta1: float,
+        beta2: float,
+        epsilon: float,
+        step: int,
+    ) -> None:
+        """In place, one Adam update (Kingma & Ba, with bias correction) at 1-based ``step``."""
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} name={self.name!r}>"

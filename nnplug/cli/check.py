@@ -1,0 +1,48 @@
+"""``nnplug check [PLUGIN ...]``: run the conformance kit on plugins (default: all of them)."""
+
+from __future__ import annotations
+
+import argparse
+
+from nnplug import testing
+from nnplug.cli.plugins import format_table
+
+DETAIL_WIDTH = 60
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    """Add the ``check`` command."""
+    parser = commands.add_parser(
+        "check",
+        help="check plugins' gradients, backend parity, specs and save/load",
+        description="Run the conformance kit (nnplug.testing) on the named plugins, "
+        "or on every registered plugin. Exits 1 if any check fails.",
+    )
+    parser.add_argument(
+        "plugins", nargs="*", metavar="PLUGIN", help="plugin names, as `nnplug plugins` shows"
+    )
+    parser.set_defaults(run=check)
+
+
+def check(args: argparse.Namespace) -> int:
+    """Print one row per check and a summary; list each failure in full; exit 1 on failure."""
+    report = testing.check_plugins(args.plugins or None)
+    rows = [
+        (
+            f"{result.component}({result.example})" if result.example else result.component,
+            result.kind,
+            result.check,
+            result.status,
+            _shorten(result.detail),
+        )
+        for result in report
+    ]
+    print(format_table(("COMPONENT", "KIND", "CHECK", "RESULT", "DETAIL"), rows))
+    print(f"\n{report.summary()}")
+    for failure in report.failures:
+        print(f"FAILED {failure}")
+    return 0 if report.passed else 1
+
+
+def _shorten(text: str) -> str:
+    return text if len(text) <= DETAIL_WIDTH else text[: DETAIL_WIDTH - 3] + "..."

@@ -1,0 +1,12 @@
+"""Registers nnplug's built-in optimizers."""
+
+from __future__ import annotations
+
+from nnplug import optimizers
+from nnplug.hookspecs import hookimpl
+
+
+@hookimpl
+def nnplug_optimizers() -> dict[str, type[optimizers.Optimizer]]:
+    """SGD with momentum and Adam."""
+    return {"sgd": optimizers.SGD, "adam": optimizers.Adam}

@@ -1,0 +1,39 @@
+"""The exceptions nnplug raises, so that callers can catch them by kind."""
+
+from __future__ import annotations
+
+
+class NnplugLookupError(KeyError):
+    """A name that no registered component has."""
+
+    def __str__(self) -> str:
+        # KeyError would print the message with quotes around it.
+        return str(self.args[0]) if self.args else ""
+
+
+class UnknownLayerError(NnplugLookupError):
+    """No layer is registered under that name."""
+
+
+class UnknownLossError(NnplugLookupError):
+    """No loss is registered under that name."""
+
+
+class UnknownOptimizerError(NnplugLookupError):
+    """No optimizer is registered under that name."""
+
+
+class UnknownBackendError(NnplugLookupError):
+    """No backend is registered under that name."""
+
+
+class PluginError(RuntimeError):
+    """A plugin failed to load or registered something invalid."""
+
+
+class TrainingDivergedError(FloatingPointError):
+    """The training loss became NaN or infinite."""
+
+
+class ModelFileError(ValueError):
+    """A saved model file is missing, truncated, tampered with or not an nnplug model."""

@@ -1,0 +1,85 @@
+"""A chain of modules, each feeding the next."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+import numpy as np
+
+from nnplug.modules.layout import Layout, as_rows, grad_as_rows
+from nnplug.modules.module import Module
+
+
+class Sequential(Module):
+    """Runs ``modules`` in order; ``backward`` runs them in reverse.
+
+    Column-vector or stacked inputs are turned into rows once here, so the inner modules
+    always see ``(batch, features)`` arrays.
+    """
+
+    def __init__(self, modules: Iterable[Module]) -> None:
+        self.modules = list(modules)
+        for index, module in enumerate(self.modules):
+            if not isinstance(module, Module):
+                raise TypeError(
+                    f"Sequential: item {index} must be a Module, got {type(module).__name__}"
+                )
+        self.outputs: np.ndarray | None = None
+        self._layout = Layout.ROWS
+
+    @property
+    def input_size(self) -> int | None:
+        """The number of input features, when the first layer fixes it."""
+        return getattr(self.modules[0], "input_size", None) if self.modules else None
+
+    def forward(self, inputs: np.ndarray) -> np.ndarray:
+        rows, self._layout = as_rows(inputs, self, features=self.input_size, dtype=self._dtype())
+        for module in self.modules:
+            rows = module.forward(rows)
+        self.outputs = rows
+        return self._layout.restore(rows)
+
+    def backward(self, output_grad: np.ndarray) -> np.ndarray:
+        if self.outputs is None:
+            raise RuntimeError(f"{type(self).__name__}: backward() called before forward()")
+        grad = grad_as_rows(output_grad, self.outputs, self._layout, self)
+        return self._layout.restore(self._backward_rows(grad, self.modules))
+
+    def backward_before_last(self, grad: np.ndarray) -> np.ndarray:
+        """Backpropagate ``grad``, taken at the *inputs* of the last module, through the others.
+
+        The trainer uses this for the fused softmax + cross-entropy gradient.
+        """
+        if self.outputs is None:
+            raise RuntimeError(f"{type(self).__name__}: backward() called before forward()")
+        rows = grad_as_rows(grad, self.outputs, self._layout, self)
+        return self._layout.restore(self._backward_rows(rows, self.modules[:-1]))
+
+    @staticmethod
+    def _backward_rows(grad: np.ndarray, modules: list[Module]) -> np.ndarray:
+        for module in reversed(modules):
+            grad = module.backward(grad)
+        return grad
+
+    def _dtype(self) -> np.dtype | None:
+        params = self.parameters()
+        return params[0].dtype if params else None
+
+    def parameters(self) -> list[np.ndarray]:
+        return [param for module in self.modules for param in module.parameters()]
+
+    def gradients(self) -> list[np.ndarray]:
+        return [grad for module in self.modules for grad in module.gradients()]
+
+    def __iter__(self) -> Iterator[Module]:
+        return iter(self.modules)
+
+    def __len__(self) -> int:
+        return len(self.modules)
+
+    def __getitem__(self, index: int) -> Module:
+        return self.modules[index]
+
+    def __repr__(self) -> str:
+        inner = "".join(f"\n  {module!r}," for module in self.modules)
+        return f"Sequential([{inner}\n])"

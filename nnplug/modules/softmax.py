@@ -1,0 +1,31 @@
+"""Softmax: turns each row of scores into a probability distribution."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from nnplug.modules.layout import Layout, as_rows, grad_as_rows
+from nnplug.modules.module import Module
+
+
+class Softmax(Module):
+    """Row-wise softmax, stable for any finite input.
+
+    Placed last in a ``Sequential`` trained with ``CrossEntropy``, the trainer takes the
+    fused gradient ``y_pred - y_true`` at its inputs instead of going through ``backward``.
+    """
+
+    def __init__(self) -> None:
+        self.outputs: np.ndarray | None = None
+        self._layout = Layout.ROWS
+
+    def forward(self, inputs: np.ndarray) -> np.ndarray:
+        rows, self._layout = as_rows(inputs, self)
+        self.outputs = self.backend.softmax(rows)
+        return self._layout.restore(self.outputs)
+
+    def backward(self, output_grad: np.ndarray) -> np.ndarray:
+        if self.outputs is None:
+            raise RuntimeError(f"{self!r}: backward() called before forward()")
+        grad = grad_as_rows(output_grad, self.outputs, self._layout, self)
+        return self._layout.restore(self.backend.softmax_backward(self.outputs, grad))

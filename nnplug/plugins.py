@@ -1,0 +1,162 @@
+"""Finding plugins: nnplug's built-ins, the ``nnplug`` entry-point group, and code registrations.
+
+Nothing is loaded at import time; the first registry lookup loads everything once. Set
+``NNPLUG_DISABLE_PLUGIN_AUTOLOAD=1`` to skip entry points, or ``NNPLUG_LOAD_PLUGINS`` to a
+comma-separated list of entry-point names to load only those. A plugin that fails to load
+is skipped with one warning naming it; nnplug keeps working.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import os
+import warnings
+from dataclasses import dataclass
+
+import pluggy
+
+from nnplug import hookspecs
+
+ENTRY_POINT_GROUP = "nnplug"
+DEFAULT_PLUGINS = (
+    "nnplug.default_plugins.layers",
+    "nnplug.default_plugins.losses",
+    "nnplug.default_plugins.optimizers",
+    "nnplug.default_plugins.c_backend",
+)
+
+
+class PluginWarning(UserWarning):
+    """A plugin could not be loaded or registered something invalid; it was skipped."""
+
+
+@dataclass(frozen=True)
+class PluginInfo:
+    """Where a registered plugin comes from."""
+
+    name: str
+    distribution: str | None
+    version: str | None
+    entry_point: str | None
+
+    def describe(self) -> str:
+        """A human-readable origin, e.g. ``plugin 'swish' (nnplug-swish 1.0, entry point ...)``."""
+        parts = []
+        if self.distribution:
+            parts.append(f"{self.distribution} {self.version or ''}".strip())
+        if self.entry_point:
+            parts.append(f"entry point {self.entry_point}")
+        origin = f" ({', '.join(parts)})" if parts else ""
+        return f"plugin {self.name!r}{origin}"
+
+
+class PluginHost:
+    """One plugin manager with what it loaded, where each plugin came from, and what failed."""
+
+    def __init__(self, *, load_entry_points: bool = True) -> None:
+        self.manager = pluggy.PluginManager(ENTRY_POINT_GROUP)
+        self.manager.add_hookspecs(hookspecs)
+        self.info: dict[str, PluginInfo] = {}
+        self.problems: list[str] = []
+        self.generation = 0
+        version = _nnplug_version()
+        for module_name in DEFAULT_PLUGINS:
+            self.register(
+                importlib.import_module(module_name),
+                module_name,
+                PluginInfo(module_name, "nnplug", version, None),
+            )
+        if load_entry_points and not _env_flag("NNPLUG_DISABLE_PLUGIN_AUTOLOAD"):
+            self._load_entry_points()
+        self.manager.check_pending()
+
+    def register(self, plugin: object, name: str, info: PluginInfo | None = None) -> None:
+        """Register ``plugin`` under ``name``; registering the same object twice is harmless."""
+        if self.manager.is_registered(plugin):
+            return
+        self.manager.register(plugin, name=name)
+        self.info[name] = info or PluginInfo(name, None, None, None)
+        self.generation += 1
+
+    def unregister(self, name: str) -> None:
+        """Remove the plugin registered under ``name``."""
+        self.manager.unregister(name=name)
+        self.info.pop(name, None)
+        self.generation += 1
+
+    def warn(self, message: str) -> None:
+        """Record a plugin problem and show it as a PluginWarning, once per message."""
+        if message in self.problems:
+            return
+        self.problems.append(message)
+        warnings.warn(message, PluginWarning, stacklevel=2)
+
+    def _load_entry_points(self) -> None:
+        allowed = _allow_list()
+        for dist in importlib.metadata.distributions():
+            for entry_point in dist.entry_points:
+                if entry_point.group != ENTRY_POINT_GROUP:
+                    continue
+                if allowed is not None and entry_point.name not in allowed:
+                    continue
+                dist_name = dist.metadata["Name"]
+                info = PluginInfo(entry_point.name, dist_name, dist.version, entry_point.value)
+                if self.manager.get_plugin(entry_point.name) is not None:
+                    if self.info.get(entry_point.name) != info:
+                        self.warn(
+                            f"{info.describe()} skipped: the plugin name {entry_point.name!r} "
+                            f"is already taken by {self.info[entry_point.name].describe()}"
+                        )
+                    continue
+                try:
+                    plugin = entry_point.load()
+                except Exception as error:  # a broken plugin must not break nnplug
+                    self.warn(f"{info.describe()} failed to import and was skipped: {error!r}")
+                    continue
+                self.register(plugin, entry_point.name, info)
+
+
+def _nnplug_version() -> str | None:
+    try:
+        return importlib.metadata.version("nnplug")
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def _env_flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() not in ("", "0", "false", "no")
+
+
+def _allow_list() -> set[str] | None:
+    value = os.environ.get("NNPLUG_LOAD_PLUGINS")
+    if value is None:
+        return None
+    return {name.strip() for name in value.split(",") if name.strip()}
+
+
+_host: PluginHost | None = None
+
+
+def host() -> PluginHost:
+    """Return the process-wide plugin host, loading plugins on first use."""
+    global _host
+    if _host is None:
+        _host = PluginHost()
+    return _host
+
+
+def reset(new_host: PluginHost | None = None) -> None:
+    """Replace the plugin host (None: load plugins afresh on next use)."""
+    global _host
+    _host = new_host
+
+
+def register_plugin(plugin: object, name: str | None = None) -> None:
+    """Register a plugin object or module from code, without an entry point."""
+    host().register(plugin, name or getattr(plugin, "__name__", None) or repr(plugin))
+
+
+def unregister_plugin(name: str) -> None:
+    """Remove a plugin registered under ``name``."""
+    host().unregister(name)

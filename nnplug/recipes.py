@@ -1,0 +1,146 @@
+"""Ready-made training runs: the article's XOR and MNIST models with good defaults."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from nnplug import losses, modules, optimizers, trainer
+from nnplug.preprocessing import flatten_images, one_hot
+
+
+@dataclass(frozen=True)
+class MnistRecipe:
+    """How ``nnplug train mnist`` trains the article's 784-100-50-10 model by default."""
+
+    epochs: int = 15
+    batch_size: int = 32
+    learning_rate: float = 0.05
+    optimizer: str = "sgd"
+    momentum: float = 0.9
+    final_learning_rate_fraction: float = 0.02
+
+    def learning_rate_at(self, epoch: int) -> float:
+        """Cosine decay from ``learning_rate`` to a small fraction of it over the run."""
+        progress = (epoch - 1) / max(self.epochs - 1, 1)
+        low = self.learning_rate * self.final_learning_rate_fraction
+        return low + 0.5 * (self.learning_rate - low) * (1 + math.cos(math.pi * progress))
+
+
+@dataclass
+class EpochReport:
+    """What one epoch of training achieved."""
+
+    epoch: int
+    epochs: int
+    train_loss: float
+    test_accuracy: float
+    seconds: float
+
+
+@dataclass
+class History:
+    """The per-epoch reports of a run and its final test accuracy."""
+
+    reports: list[EpochReport] = field(default_factory=list)
+
+    @property
+    def test_accuracy(self) -> float:
+        """The test accuracy after the last epoch."""
+        return self.reports[-1].test_accuracy if self.reports else 0.0
+
+
+def article_mnist_model() -> modules.Sequential:
+    """The article's model: 784-100-50-10, tanh, softmax."""
+    return modules.Sequential(
+        [
+            modules.Linear(784, 100),
+            modules.Tanh(),
+            modules.Linear(100, 50),
+            modules.Tanh(),
+            modules.Linear(50, 10),
+            modules.Softmax(),
+        ]
+    )
+
+
+def prepare_mnist(images: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return flat float32 images in [0, 1] and one-hot labels over 10 classes."""
+    return flatten_images(images), one_hot(labels, 10)
+
+
+def make_optimizer(name: str, model: modules.Module, recipe: MnistRecipe) -> optimizers.Optimizer:
+    """Build the optimizer ``name`` (a registered one) for ``model`` from the recipe's settings."""
+    from nnplug.registry import optimizers as registered
+
+    cls = registered[name]
+    if issubclass(cls, optimizers.SGD):
+        return cls(model, learning_rate=recipe.learning_rate, momentum=recipe.momentum)
+    return cls(model, learning_rate=recipe.learning_rate)
+
+
+def train_mnist(
+    model: modules.Module,
+    data: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    recipe: MnistRecipe,
+    *,
+    progress: bool = False,
+    on_epoch: Callable[[EpochReport], None] | None = None,
+) -> History:
+    """Train ``model`` on prepared MNIST ``(x_train, y_train, x_test, y_test)`` by ``recipe``.
+
+    The learning rate follows ``recipe.learning_rate_at`` (changed between epochs);
+    ``on_epoch`` receives each epoch's report.
+    """
+    x_train, y_train, x_test, y_test = data
+    optimizer = make_optimizer(recipe.optimizer, model, recipe)
+    loss = losses.CrossEntropy()
+    history = History()
+    for epoch in range(1, recipe.epochs + 1):
+        optimizer.learning_rate = recipe.learning_rate_at(epoch)
+        started = time.perf_counter()
+        (error,) = trainer.train(
+            model,
+            x_train,
+            y_train,
+            loss,
+            optimizer,
+            epochs=1,
+            batch_size=recipe.batch_size,
+            shuffle=True,
+            verbose=False,
+            progress=progress,
+        )
+        seconds = time.perf_counter() - started
+        report = EpochReport(
+            epoch, recipe.epochs, error, trainer.accuracy(model, x_test, y_test), seconds
+        )
+        history.reports.append(report)
+        if on_epoch is not None:
+            on_epoch(report)
+    return history
+
+
+def train_xor(
+    epochs: int = 1000, learning_rate: float = 0.05, verbose: bool = False
+) -> tuple[modules.Sequential, np.ndarray, np.ndarray]:
+    """Train part 1's XOR network (2-3-1, tanh, MSE, SGD); return it with its four samples."""
+    x = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float32)
+    y = np.array([[0], [1], [1], [0]], dtype=np.float32)
+    model = modules.Sequential(
+        [modules.Linear(2, 3), modules.Tanh(), modules.Linear(3, 1), modules.Tanh()]
+    )
+    trainer.train(
+        model,
+        x,
+        y,
+        losses.MSE(),
+        optimizers.SGD(model, learning_rate=learning_rate),
+        epochs=epochs,
+        verbose=verbose,
+    )
+    return model, x, y

@@ -1,0 +1,194 @@
+"""The training loop of the article, with mini-batches, shuffling and a divergence guard."""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable, Iterator
+from typing import Literal
+
+import numpy as np
+from tqdm import tqdm
+
+from nnplug.errors import TrainingDivergedError
+from nnplug.losses import CrossEntropy, Loss
+from nnplug.modules.layout import as_float_array
+from nnplug.modules.module import Module
+from nnplug.modules.sequential import Sequential
+from nnplug.modules.softmax import Softmax
+from nnplug.optimizers import Optimizer
+from nnplug.rng import generator as default_generator
+
+EpochCallback = Callable[[int, float], None]
+
+
+def train(
+    module: Module,
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    loss: Loss,
+    optimizer: Optimizer,
+    epochs: int,
+    batch_size: int = 1,
+    *,
+    shuffle: bool = False,
+    verbose: bool = True,
+    progress: bool = False,
+    on_nonfinite: Literal["raise", "warn"] = "raise",
+    rng: np.random.Generator | None = None,
+    callback: EpochCallback | None = None,
+) -> list[float]:
+    """Train ``module`` and return the mean training error of each epoch.
+
+    Each step runs ``batch_size`` samples forward, sends the loss gradient back, calls
+    ``optimizer.step()`` then ``optimizer.zero_gradients()``. ``batch_size=1`` is the
+    article's per-sample SGD. Samples are rows ``(N, features)`` or the article's stacks
+    of column vectors ``(N, features, 1)``; likewise the targets. With ``shuffle`` the
+    order changes every epoch (drawn from ``rng``, default nnplug's generator). Prints
+    ``i/epochs error=...`` per epoch unless ``verbose`` is False, and a progress bar per epoch
+    with ``progress``; ``callback(epoch, error)``
+    runs after each epoch. A NaN or infinite loss raises TrainingDivergedError (or warns
+    once and stops, with ``on_nonfinite="warn"``).
+    """
+    x, y = _training_arrays(x_train, y_train)
+    epochs = _positive_int("epochs", epochs)
+    batch_size = _positive_int("batch_size", batch_size)
+    if on_nonfinite not in ("raise", "warn"):
+        raise ValueError(f"on_nonfinite must be 'raise' or 'warn', got {on_nonfinite!r}")
+    generator = rng if rng is not None else default_generator()
+    errors: list[float] = []
+    for epoch in range(1, epochs + 1):
+        order = generator.permutation(len(x)) if shuffle else None
+        total = 0.0
+        batches = _batches(x, y, batch_size, order)
+        if progress:
+            batches = tqdm(
+                batches,
+                total=math.ceil(len(x) / batch_size),
+                desc=f"epoch {epoch}/{epochs}",
+                unit="batch",
+                leave=False,
+            )
+        for batch, (xb, yb) in enumerate(batches, start=1):
+            output = module.forward(xb)
+            value = loss.loss(yb, output)
+            if not math.isfinite(value):
+                _report_nonfinite(value, epoch, batch, optimizer, on_nonfinite)
+                return errors
+            total += value * len(xb)
+            backpropagate(module, loss, yb, output)
+            optimizer.step()
+            optimizer.zero_gradients()
+        error = total / len(x)
+        errors.append(error)
+        if verbose:
+            print(f"{epoch}/{epochs} error={error:.5f}")
+        if callback is not None:
+            callback(epoch, error)
+    return errors
+
+
+def backpropagate(module: Module, loss: Loss, y_true: np.ndarray, y_pred: np.ndarray) -> None:
+    """Send the gradient of ``loss`` back through ``module``.
+
+    A ``Sequential`` ending in ``Softmax`` under ``CrossEntropy`` gets the fused gradient
+    ``(y_pred - y_true) / samples`` at the softmax's inputs, which is exact and stable.
+    """
+    if (
+        isinstance(module, Sequential)
+        and module.modules
+        and type(module.modules[-1]) is Softmax
+        and isinstance(loss, CrossEntropy)
+    ):
+        module.backward_before_last(loss.softmax_input_grad(y_true, y_pred))
+    else:
+        module.backward(loss.loss_prime(y_true, y_pred))
+
+
+def evaluate(
+    module: Module, x_test: np.ndarray, y_test: np.ndarray, loss: Loss, batch_size: int = 1024
+) -> float:
+    """Return the mean loss of ``module`` over the samples (same figure as the article's loop)."""
+    x, y = _training_arrays(x_test, y_test)
+    total = sum(
+        loss.loss(yb, module.forward(xb)) * len(xb)
+        for xb, yb in _batches(x, y, _positive_int("batch_size", batch_size), None)
+    )
+    return total / len(x)
+
+
+def predict(module: Module, x: np.ndarray, batch_size: int = 1024) -> np.ndarray:
+    """Return the outputs of ``module`` for every sample, as rows ``(N, outputs)``."""
+    rows = _as_samples(x, "x")
+    batch_size = _positive_int("batch_size", batch_size)
+    parts = [module.forward(rows[i : i + batch_size]) for i in range(0, len(rows), batch_size)]
+    return np.concatenate(parts) if parts else np.empty((0, 0), dtype=np.float32)
+
+
+def accuracy(module: Module, x: np.ndarray, y: np.ndarray, batch_size: int = 1024) -> float:
+    """Return the fraction of samples whose highest output is the true class.
+
+    ``y`` holds class indices ``(N,)`` or one-hot rows ``(N, classes)`` / ``(N, classes, 1)``.
+    """
+    labels = np.asarray(y)
+    if labels.ndim > 1:
+        labels = _as_samples(labels, "y").argmax(axis=1)
+    predicted = predict(module, x, batch_size).argmax(axis=1)
+    if len(predicted) != len(labels):
+        raise ValueError(f"accuracy: x has {len(predicted)} samples but y has {len(labels)}")
+    return float(np.mean(predicted == labels)) if len(labels) else 0.0
+
+
+def _training_arrays(x_train: object, y_train: object) -> tuple[np.ndarray, np.ndarray]:
+    x = _as_samples(x_train, "x_train")
+    y = _as_samples(y_train, "y_train")
+    if len(x) != len(y):
+        raise ValueError(f"x_train has {len(x)} samples but y_train has {len(y)}")
+    if len(x) == 0:
+        raise ValueError("the training data is empty (0 samples)")
+    return x, y
+
+
+def _as_samples(value: object, what: str) -> np.ndarray:
+    """Return samples as ``(N, features)`` rows, accepting the article's ``(N, features, 1)``."""
+    array = as_float_array(value, None, None, what)
+    if array.ndim == 3 and array.shape[2] == 1:
+        return array.reshape(array.shape[0], array.shape[1])
+    if array.ndim == 1:
+        return array.reshape(-1, 1)
+    if array.ndim != 2:
+        raise ValueError(
+            f"{what} must be shaped (N, features) or (N, features, 1); got shape {array.shape}"
+        )
+    return array
+
+
+def _batches(
+    x: np.ndarray, y: np.ndarray, batch_size: int, order: np.ndarray | None
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    for start in range(0, len(x), batch_size):
+        if order is None:
+            yield x[start : start + batch_size], y[start : start + batch_size]
+        else:
+            index = order[start : start + batch_size]
+            yield x[index], y[index]
+
+
+def _positive_int(name: str, value: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def _report_nonfinite(
+    value: float, epoch: int, batch: int, optimizer: Optimizer, mode: str
+) -> None:
+    rate = getattr(optimizer, "learning_rate", None)
+    hint = f" (learning_rate={rate}); try a smaller one" if rate is not None else ""
+    message = (
+        f"training diverged: the loss is {value} at epoch {epoch}, batch {batch}{hint}. "
+        "Training stopped."
+    )
+    if mode == "raise":
+        raise TrainingDivergedError(message)
+    warnings.warn(message, RuntimeWarning, stacklevel=3)
