@@ -1,0 +1,172 @@
+"""Training speed of the article's model: nnplug's backends against PyTorch and scikit-learn.
+
+    python benchmarks/bench_train.py [--mnist DIR] [--repeat 3]
+
+Trains 784-100-50-10 (tanh, softmax + cross-entropy, SGD momentum 0.9, float32) for one
+epoch at batch sizes 1, 64 and 256 with nnplug's C and NumPy backends and, when installed
+(``pip install ".[bench]"``), PyTorch and scikit-learn, all in this one process on the same
+data, and prints training samples per second (best of ``--repeat`` runs) and the ratios.
+Batch 1 runs on the first ``--batch1-samples`` images, the others on all of them.
+With real MNIST (``--mnist DIR`` or ``$NNPLUG_DATA_DIR``) it also prints the test accuracy
+after the epoch, for the nnplug backends.
+
+OpenBLAS (inside NumPy and scikit-learn) runs its best kernel only with OPENBLAS_CORETYPE
+and OPENBLAS_L2_SIZE unset; this script unsets them for itself (it re-executes once).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import time
+from functools import partial
+from pathlib import Path
+
+_SLOW_BLAS_VARIABLES = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+if any(name in os.environ for name in _SLOW_BLAS_VARIABLES):
+    clean = {k: v for k, v in os.environ.items() if k not in _SLOW_BLAS_VARIABLES}
+    os.execve(sys.executable, [sys.executable, *sys.argv], clean)
+
+import numpy as np  # noqa: E402  (after the re-exec, so OpenBLAS sees the clean environment)
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import peers  # noqa: E402
+
+import nnplug  # noqa: E402
+from nnplug import losses, optimizers, recipes, trainer  # noqa: E402
+
+LEARNING_RATE = 0.01
+
+
+def load_data(mnist_dir: str | None, samples: int) -> tuple[np.ndarray, ...]:
+    """Return (x_train, labels_train, x_test, labels_test), real MNIST or random stand-ins."""
+    if mnist_dir:
+        from nnplug.datasets import download_mnist
+
+        x_train, y_train, x_test, y_test = download_mnist(mnist_dir, download=False)
+        return (
+            recipes.prepare_mnist(x_train, y_train)[0],
+            y_train.astype(np.int64),
+            recipes.prepare_mnist(x_test, y_test)[0],
+            y_test.astype(np.int64),
+        )
+    rng = np.random.default_rng(0)
+    x = rng.random((samples, 784), dtype=np.float32)
+    labels = rng.integers(0, 10, samples)
+    return x, labels, None, None
+
+
+def nnplug_run(
+    backend: str, x: np.ndarray, labels: np.ndarray, batch_size: int
+) -> tuple[float, nnplug.modules.Module]:
+    """Seconds one epoch takes on ``backend``, and the trained model."""
+    with nnplug.use_backend(backend):
+        nnplug.seed(0)
+        model = recipes.article_mnist_model()
+        targets = nnplug.preprocessing.one_hot(labels, 10)
+        optimizer = optimizers.SGD(model, learning_rate=LEARNING_RATE, momentum=0.9)
+        started = time.perf_counter()
+        trainer.train(
+            model, x, targets, losses.CrossEntropy(), optimizer, 1, batch_size, verbose=False
+        )
+        return time.perf_counter() - started, model
+
+
+def best_rate(run, samples: int, repeat: int) -> float | None:
+    """Samples per second of the fastest of ``repeat`` calls of ``run`` (None if unavailable)."""
+    times = []
+    for _ in range(repeat):
+        seconds = run()
+        if seconds is None:
+            return None
+        times.append(seconds)
+    return samples / min(times)
+
+
+def measure(
+    args: argparse.Namespace, x: np.ndarray, labels: np.ndarray, batch_size: int
+) -> tuple[dict[str, float | None], dict[str, nnplug.modules.Module]]:
+    """Samples/s of every contender at ``batch_size``, and each nnplug backend's last model."""
+    rates: dict[str, float | None] = {}
+    finals: dict[str, nnplug.modules.Module] = {}
+
+    def nnplug_seconds(backend: str) -> float:
+        seconds, finals[backend] = nnplug_run(backend, x, labels, batch_size)
+        return seconds
+
+    for backend in args.backends:
+        rates[f"nnplug-{backend}"] = best_rate(
+            partial(nnplug_seconds, backend), len(x), args.repeat
+        )
+    if not args.no_peers:
+        for name, seconds in (
+            ("torch", peers.torch_train_seconds),
+            ("sklearn", peers.sklearn_train_seconds),
+        ):
+            rates[name] = best_rate(
+                partial(seconds, x, labels, batch_size, LEARNING_RATE), len(x), args.repeat
+            )
+    return rates, finals
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--mnist",
+        default=os.environ.get("NNPLUG_DATA_DIR"),
+        help="directory with the MNIST files (default: $NNPLUG_DATA_DIR)",
+    )
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 64, 256])
+    parser.add_argument("--batch1-samples", type=int, default=6000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--backends", nargs="+", default=["c", "numpy"])
+    parser.add_argument("--no-peers", action="store_true", help="skip PyTorch and scikit-learn")
+    args = parser.parse_args()
+    if args.repeat < 1:
+        parser.error("--repeat must be at least 1")
+
+    x_all, labels_all, x_test, labels_test = load_data(args.mnist, 60000)
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}, NumPy {np.__version__}, nnplug "
+        f"{nnplug.__version__}, peers {peers.versions() or 'none installed'}"
+    )
+    print(
+        f"data: {'MNIST from ' + args.mnist if args.mnist else 'random stand-in'}; "
+        f"best of {args.repeat} runs; samples/s (higher is better)\n"
+    )
+
+    header = f"{'batch':>5} | " + " | ".join(
+        f"{name:>12}"
+        for name in [f"nnplug-{b}" for b in args.backends]
+        + ([] if args.no_peers else ["torch", "sklearn"])
+    )
+    print(header + " | c/numpy | c/best peer")
+    print("-" * len(header) + "-+---------+------------")
+    accuracies = []
+    for batch_size in args.batch_sizes:
+        count = args.batch1_samples if batch_size == 1 else len(x_all)
+        rates, finals = measure(args, x_all[:count], labels_all[:count], batch_size)
+        if x_test is not None:
+            accuracies += [
+                (batch_size, backend, count, trainer.accuracy(model, x_test, labels_test))
+                for backend, model in finals.items()
+            ]
+        cells = " | ".join(f"{rate:>12,.0f}" if rate else f"{'-':>12}" for rate in rates.values())
+        c, numpy_rate = rates.get("nnplug-c"), rates.get("nnplug-numpy")
+        peer_rates = [rates[name] for name in ("torch", "sklearn") if rates.get(name)]
+        vs_numpy = f"{c / numpy_rate:7.2f}x" if c and numpy_rate else f"{'-':>8}"
+        vs_peer = f"{c / max(peer_rates):10.2f}x" if c and peer_rates else f"{'-':>11}"
+        print(f"{batch_size:>5} | {cells} | {vs_numpy} | {vs_peer}", flush=True)
+
+    if accuracies:
+        print("\ntest accuracy after the timed epoch (same seed, same data order):")
+        for batch_size, backend, count, accuracy in accuracies:
+            print(f"  batch {batch_size:>3}, {count} images, {backend:>5}: {100 * accuracy:.2f}%")
+
+
+if __name__ == "__main__":
+    main()
