@@ -35,5 +35,9 @@ class TrainingDivergedError(FloatingPointError):
     """The training loss became NaN or infinite."""
 
 
+class SpecError(ValueError):
+    """A spec is malformed, or a component cannot be described by (or built from) one."""
+
+
 class ModelFileError(ValueError):
     """A saved model file is missing, truncated, tampered with or not an nnplug model."""

@@ -67,9 +67,9 @@ class PluginHost:
                 module_name,
                 PluginInfo(module_name, "nnplug", version, None),
             )
+        self.manager.check_pending()
         if load_entry_points and not _env_flag("NNPLUG_DISABLE_PLUGIN_AUTOLOAD"):
             self._load_entry_points()
-        self.manager.check_pending()
 
     def register(self, plugin: object, name: str, info: PluginInfo | None = None) -> None:
         """Register ``plugin`` under ``name``; registering the same object twice is harmless."""
@@ -114,7 +114,21 @@ class PluginHost:
                 except Exception as error:  # a broken plugin must not break nnplug
                     self.warn(f"{info.describe()} failed to import and was skipped: {error!r}")
                     continue
-                self.register(plugin, entry_point.name, info)
+                self._register_checked(plugin, entry_point.name, info)
+
+    def _register_checked(self, plugin: object, name: str, info: PluginInfo) -> None:
+        """Register an entry-point plugin, or skip it with a warning if its hooks are malformed.
+
+        A misspelled hook or one taking arguments no spec offers would otherwise fail later,
+        for every plugin at once.
+        """
+        try:
+            self.register(plugin, name, info)
+            self.manager.check_pending()
+        except pluggy.PluginValidationError as error:
+            if self.manager.is_registered(plugin):
+                self.unregister(name)
+            self.warn(f"{info.describe()} was skipped: {error}")
 
 
 def _nnplug_version() -> str | None:

@@ -49,14 +49,14 @@ def _base_classes() -> dict[str, type]:
     return {"layers": Module, "losses": Loss, "optimizers": Optimizer, "backends": Backend}
 
 
-_cache: tuple[int, int, dict[str, dict[str, Registration]]] | None = None
+_cache: tuple[plugins.PluginHost, int, dict[str, dict[str, Registration]]] | None = None
 
 
 def _collected() -> dict[str, dict[str, Registration]]:
     global _cache
     host = plugins.host()
-    if _cache is None or _cache[:2] != (id(host), host.generation):
-        _cache = (id(host), host.generation, _collect(host))
+    if _cache is None or _cache[0] is not host or _cache[1] != host.generation:
+        _cache = (host, host.generation, _collect(host))
     return _cache[2]
 
 

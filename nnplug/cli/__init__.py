@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import nnplug
 from nnplug.cli import check, plugins, train
 from nnplug.datasets import DatasetError
-from nnplug.errors import NnplugLookupError, TrainingDivergedError
+from nnplug.errors import ModelFileError, NnplugLookupError, SpecError, TrainingDivergedError
 
 __all__ = ["build_parser", "main"]
 
@@ -35,7 +35,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if getattr(args, "seed", None) is not None:
             nnplug.seed(args.seed)
         return args.run(args)
-    except (DatasetError, NnplugLookupError, TrainingDivergedError) as error:
+    except (
+        DatasetError,
+        ModelFileError,
+        NnplugLookupError,
+        SpecError,
+        TrainingDivergedError,
+    ) as error:
         print(f"nnplug: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -7,7 +7,7 @@ import argparse
 from nnplug import testing
 from nnplug.cli.plugins import format_table
 
-DETAIL_WIDTH = 60
+ARGUMENTS_WIDTH = 60
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -25,24 +25,22 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def check(args: argparse.Namespace) -> int:
-    """Print one row per check and a summary; list each failure in full; exit 1 on failure."""
+    """Print one row per check, each skip and failure in full, and a summary; exit 1 on failure."""
     report = testing.check_plugins(args.plugins or None)
     rows = [
-        (
-            f"{result.component}({result.example})" if result.example else result.component,
-            result.kind,
-            result.check,
-            result.status,
-            _shorten(result.detail),
-        )
+        (result.component, result.kind, result.check, result.status, _shorten(result.example))
         for result in report
     ]
-    print(format_table(("COMPONENT", "KIND", "CHECK", "RESULT", "DETAIL"), rows))
-    print(f"\n{report.summary()}")
+    print(format_table(("COMPONENT", "KIND", "CHECK", "RESULT", "ARGUMENTS"), rows))
+    print()
+    for result in report:
+        if result.skipped:
+            print(f"SKIPPED {result}")
     for failure in report.failures:
         print(f"FAILED {failure}")
+    print(report.summary())
     return 0 if report.passed else 1
 
 
 def _shorten(text: str) -> str:
-    return text if len(text) <= DETAIL_WIDTH else text[: DETAIL_WIDTH - 3] + "..."
+    return text if len(text) <= ARGUMENTS_WIDTH else text[: ARGUMENTS_WIDTH - 3] + "..."

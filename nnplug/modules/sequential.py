@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -16,6 +17,10 @@ class Sequential(Module):
     Column-vector or stacked inputs are turned into rows once here, so the inner modules
     always see ``(batch, features)`` arrays.
     """
+
+    check_examples: ClassVar[list[dict[str, Any]]] = [
+        {"layers": [{"type": "linear", "input_size": 4, "output_size": 3}, {"type": "tanh"}]}
+    ]
 
     def __init__(self, modules: Iterable[Module]) -> None:
         self.modules = list(modules)
@@ -35,7 +40,11 @@ class Sequential(Module):
     def forward(self, inputs: np.ndarray) -> np.ndarray:
         rows, self._layout = as_rows(inputs, self, features=self.input_size, dtype=self._dtype())
         for module in self.modules:
-            rows = module.forward(rows)
+            try:
+                rows = module.forward(rows)
+            except Exception as error:
+                _name_the_plugin(error, module, "forward")
+                raise
         self.outputs = rows
         return self._layout.restore(rows)
 
@@ -58,7 +67,11 @@ class Sequential(Module):
     @staticmethod
     def _backward_rows(grad: np.ndarray, modules: list[Module]) -> np.ndarray:
         for module in reversed(modules):
-            grad = module.backward(grad)
+            try:
+                grad = module.backward(grad)
+            except Exception as error:
+                _name_the_plugin(error, module, "backward")
+                raise
         return grad
 
     def _dtype(self) -> np.dtype | None:
@@ -83,3 +96,18 @@ class Sequential(Module):
     def __repr__(self) -> str:
         inner = "".join(f"\n  {module!r}," for module in self.modules)
         return f"Sequential([{inner}\n])"
+
+
+def _name_the_plugin(error: Exception, module: Module, method: str) -> None:
+    """Add a note to ``error`` naming the plugin whose layer raised it, if not nnplug's own."""
+    from nnplug.registry import layers
+
+    name = layers.name_of(type(module))
+    if name is None:
+        return
+    plugin = layers.provider(name)
+    if plugin.distribution == "nnplug" or not hasattr(error, "add_note"):
+        return
+    note = f"raised in {method}() of layer {name!r}, provided by {plugin.describe()}"
+    if note not in getattr(error, "__notes__", ()):
+        error.add_note(note)
