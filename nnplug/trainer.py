@@ -10,7 +10,9 @@ from typing import Literal
 import numpy as np
 from tqdm import tqdm
 
+from nnplug.backends import current_backend
 from nnplug.errors import TrainingDivergedError
+from nnplug.fused import MlpPlan, mlp_plan
 from nnplug.losses import CrossEntropy, Loss
 from nnplug.modules.layout import as_float_array
 from nnplug.modules.module import Module
@@ -56,29 +58,24 @@ def train(
     if on_nonfinite not in ("raise", "warn"):
         raise ValueError(f"on_nonfinite must be 'raise' or 'warn', got {on_nonfinite!r}")
     generator = rng if rng is not None else default_generator()
+    plan = mlp_plan(module, loss, optimizer)
     errors: list[float] = []
     for epoch in range(1, epochs + 1):
         order = generator.permutation(len(x)) if shuffle else None
-        total = 0.0
-        batches = _batches(x, y, batch_size, order)
-        if progress:
-            batches = tqdm(
-                batches,
-                total=math.ceil(len(x) / batch_size),
-                desc=f"epoch {epoch}/{epochs}",
-                unit="batch",
-                leave=False,
-            )
-        for batch, (xb, yb) in enumerate(batches, start=1):
-            output = module.forward(xb)
-            value = loss.loss(yb, output)
-            if not math.isfinite(value):
-                _report_nonfinite(value, epoch, batch, optimizer, on_nonfinite)
-                return errors
-            total += value * len(xb)
-            backpropagate(module, loss, yb, output)
-            optimizer.step()
-            optimizer.zero_gradients()
+        bar = _progress_bar(progress, len(x), batch_size, epoch, epochs)
+        try:
+            outcome = _fused_epoch(plan, x, y, order, batch_size, bar)
+            if outcome is None:
+                outcome = _layer_by_layer_epoch(
+                    module, loss, optimizer, x, y, order, batch_size, bar
+                )
+        finally:
+            if bar is not None:
+                bar.close()
+        total, diverged = outcome
+        if diverged is not None:
+            _report_nonfinite(*diverged, epoch, optimizer, on_nonfinite)
+            return errors
         error = total / len(x)
         errors.append(error)
         if verbose:
@@ -86,6 +83,87 @@ def train(
         if callback is not None:
             callback(epoch, error)
     return errors
+
+
+EpochOutcome = tuple[float, "tuple[int, float | None] | None"]
+"""The sum of batch losses times batch sizes, and (batch number, loss) if a loss diverged."""
+
+
+def _layer_by_layer_epoch(
+    module: Module,
+    loss: Loss,
+    optimizer: Optimizer,
+    x: np.ndarray,
+    y: np.ndarray,
+    order: np.ndarray | None,
+    batch_size: int,
+    bar: tqdm | None,
+) -> EpochOutcome:
+    total = 0.0
+    for batch, (xb, yb) in enumerate(_batches(x, y, batch_size, order), start=1):
+        output = module.forward(xb)
+        value = loss.loss(yb, output)
+        if not math.isfinite(value):
+            return total, (batch, value)
+        total += value * len(xb)
+        backpropagate(module, loss, yb, output)
+        optimizer.step()
+        optimizer.zero_gradients()
+        if bar is not None:
+            bar.update(1)
+    return total, None
+
+
+def _fused_epoch(
+    plan: MlpPlan | None,
+    x: np.ndarray,
+    y: np.ndarray,
+    order: np.ndarray | None,
+    batch_size: int,
+    bar: tqdm | None,
+) -> EpochOutcome | None:
+    """Run the epoch through the backend's fused MLP kernel; None if it has none or can't."""
+    if plan is None or x.shape[1] != plan.input_size or y.shape[1] != plan.output_size:
+        return None
+    backend = current_backend()
+    x32 = np.ascontiguousarray(x, dtype=np.float32)
+    y32 = np.ascontiguousarray(y, dtype=np.float32)
+    # Chunks of whole batches keep the progress bar moving and Ctrl-C responsive.
+    chunk = batch_size * max(1, _FUSED_CHUNK_SAMPLES // batch_size)
+    total = 0.0
+    for start in range(0, len(x32), chunk):
+        stop = min(start + chunk, len(x32))
+        if order is None:
+            result = backend.mlp_sgd_epoch(plan, x32[start:stop], y32[start:stop], None, batch_size)
+        else:
+            result = backend.mlp_sgd_epoch(plan, x32, y32, order[start:stop], batch_size)
+        if result is None:
+            if start == 0:
+                return None
+            raise RuntimeError(f"{backend!r} stopped offering its fused path mid-epoch")
+        loss_sum, stopped = result
+        total += loss_sum
+        if stopped is not None:
+            return total, (start // batch_size + stopped + 1, None)
+        if bar is not None:
+            bar.update(math.ceil((stop - start) / batch_size))
+    return total, None
+
+
+_FUSED_CHUNK_SAMPLES = 4096
+
+
+def _progress_bar(
+    enabled: bool, samples: int, batch_size: int, epoch: int, epochs: int
+) -> tqdm | None:
+    if not enabled:
+        return None
+    return tqdm(
+        total=math.ceil(samples / batch_size),
+        desc=f"epoch {epoch}/{epochs}",
+        unit="batch",
+        leave=False,
+    )
 
 
 def backpropagate(module: Module, loss: Loss, y_true: np.ndarray, y_pred: np.ndarray) -> None:
@@ -181,12 +259,13 @@ def _positive_int(name: str, value: int) -> int:
 
 
 def _report_nonfinite(
-    value: float, epoch: int, batch: int, optimizer: Optimizer, mode: str
+    batch: int, value: float | None, epoch: int, optimizer: Optimizer, mode: str
 ) -> None:
     rate = getattr(optimizer, "learning_rate", None)
     hint = f" (learning_rate={rate}); try a smaller one" if rate is not None else ""
+    loss = f"is {value}" if value is not None else "is not finite"
     message = (
-        f"training diverged: the loss is {value} at epoch {epoch}, batch {batch}{hint}. "
+        f"training diverged: the loss {loss} at epoch {epoch}, batch {batch}{hint}. "
         "Training stopped."
     )
     if mode == "raise":

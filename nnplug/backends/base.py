@@ -10,9 +10,12 @@ return new arrays.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from nnplug.fused import MlpPlan
 
 ActivationKind = Literal["tanh", "sigmoid", "relu"]
 ACTIVATION_KINDS: tuple[ActivationKind, ...] = ("tanh", "sigmoid", "relu")
@@ -99,6 +102,27 @@ class Backend(ABC):
         step: int,
     ) -> None:
         """In place, one Adam update (Kingma & Ba, with bias correction) at 1-based ``step``."""
+
+    # --- optional fused paths -----------------------------------------------------------
+
+    def mlp_sgd_epoch(
+        self,
+        plan: MlpPlan,
+        x: np.ndarray,
+        targets: np.ndarray,
+        order: np.ndarray | None,
+        batch_size: int,
+    ) -> tuple[float, int | None] | None:
+        """Optionally train an MLP ``plan`` (see ``nnplug.fused``) over ``x`` in batches.
+
+        ``x`` and ``targets`` are float32 rows; sample ``i`` is row ``order[i]`` (row ``i``
+        when ``order`` is None). Must compute what the plan's layers, loss and SGD would,
+        batch after batch. Returns ``(loss_sum, stopped_batch)``: the sum of each batch's
+        loss times its size, and the 0-based index of the batch whose loss was not finite
+        (nothing was changed by that batch; None if every loss was finite). The default
+        returns None: no fused path, so the trainer calls the layers one by one.
+        """
+        return None
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name!r}>"

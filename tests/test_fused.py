@@ -1,0 +1,177 @@
+"""The fused MLP path: which models take it, and that it computes what the layers compute."""
+
+import numpy as np
+import pytest
+
+import nnplug
+from nnplug import losses, modules, optimizers, trainer
+from nnplug.errors import TrainingDivergedError
+from nnplug.fused import mlp_plan
+
+requires_c = pytest.mark.skipif(
+    "c" not in nnplug.registry.backends, reason="the C extension is not built"
+)
+
+
+class PlainSGD(optimizers.SGD):
+    """SGD under another type, so the trainer takes the layer-by-layer path."""
+
+
+def article_model(seed=0, hidden=(100, 50), inputs=784):
+    nnplug.seed(seed)
+    sizes = (inputs, *hidden)
+    layers = []
+    for a, b in zip(sizes, sizes[1:], strict=False):
+        layers += [modules.Linear(a, b), modules.Tanh()]
+    return modules.Sequential([*layers, modules.Linear(sizes[-1], 10), modules.Softmax()])
+
+
+def test_article_model_has_a_plan():
+    model = article_model()
+    plan = mlp_plan(model, losses.CrossEntropy(), optimizers.SGD(model))
+    assert plan is not None and plan.head == "softmax_cross_entropy"
+    assert [layer.activation for layer in plan.layers] == ["tanh", "tanh", None]
+    assert (plan.input_size, plan.output_size) == (784, 10)
+
+
+def test_mse_model_has_a_plan():
+    model = modules.Sequential([modules.Linear(2, 3), modules.Tanh(), modules.Linear(3, 1)])
+    plan = mlp_plan(model, losses.MSE(), optimizers.SGD(model))
+    assert plan is not None and plan.head == "mse"
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda m: (m, losses.CrossEntropy(), optimizers.Adam(m)),
+        lambda m: (m, losses.CrossEntropy(), PlainSGD(m)),
+        lambda m: (
+            modules.Sequential([modules.Linear(4, 2), modules.Tanh(), modules.Tanh()]),
+            losses.MSE(),
+            None,
+        ),
+        lambda m: (modules.Sequential([modules.Linear(4, 2, dtype="float64")]), losses.MSE(), None),
+        lambda m: (modules.Sequential([modules.Tanh(), modules.Linear(4, 2)]), losses.MSE(), None),
+        lambda m: (
+            modules.Sequential([modules.Linear(4, 2), modules.Tanh(), modules.Softmax()]),
+            losses.CrossEntropy(),
+            None,
+        ),
+    ],
+)
+def test_other_setups_take_the_general_path(make):
+    model, loss, optimizer = make(article_model(hidden=(8,), inputs=4))
+    assert mlp_plan(model, loss, optimizer or optimizers.SGD(model)) is None
+
+
+def test_optimizer_of_another_model_has_no_plan():
+    model, other = article_model(), article_model()
+    assert mlp_plan(model, losses.CrossEntropy(), optimizers.SGD(other)) is None
+
+
+def train_copy(
+    backend,
+    optimizer_type,
+    x,
+    y,
+    batch_size,
+    epochs=2,
+    shuffle=True,
+    loss=None,
+    model_factory=article_model,
+):
+    with nnplug.use_backend(backend):
+        model = model_factory()
+        sgd = optimizer_type(model, learning_rate=0.05, momentum=0.9)
+        errors = trainer.train(
+            model,
+            x,
+            y,
+            loss or losses.CrossEntropy(),
+            sgd,
+            epochs,
+            batch_size,
+            shuffle=shuffle,
+            verbose=False,
+            rng=np.random.default_rng(3),
+        )
+    return errors, model.parameters()
+
+
+def data(samples=300, features=784, classes=10, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.random((samples, features), dtype=np.float32)
+    y = np.eye(classes, dtype=np.float32)[rng.integers(0, classes, samples)]
+    return x, y
+
+
+@requires_c
+@pytest.mark.parametrize("batch_size", [1, 7, 64, 300, 1000])
+@pytest.mark.parametrize("shuffle", [False, True])
+def test_fused_c_matches_numpy_layer_by_layer(batch_size, shuffle):
+    x, y = data()
+    fused_errors, fused = train_copy("c", optimizers.SGD, x, y, batch_size, shuffle=shuffle)
+    ref_errors, reference = train_copy("numpy", optimizers.SGD, x, y, batch_size, shuffle=shuffle)
+    np.testing.assert_allclose(fused_errors, ref_errors, rtol=1e-4)
+    for got, want in zip(fused, reference, strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-3, atol=2e-5)
+
+
+@requires_c
+def test_fused_matches_layer_by_layer_on_the_same_backend():
+    x, y = data(samples=130)
+    fused_errors, fused = train_copy("c", optimizers.SGD, x, y, 16)
+    plain_errors, plain = train_copy("c", PlainSGD, x, y, 16)
+    np.testing.assert_allclose(fused_errors, plain_errors, rtol=1e-5)
+    for got, want in zip(fused, plain, strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6)
+
+
+@requires_c
+@pytest.mark.parametrize("activation", [modules.Tanh, modules.Sigmoid, modules.ReLU])
+def test_fused_mse_head_matches_numpy(activation):
+    x, _ = data(samples=64, features=5)
+    y = np.random.default_rng(1).random((64, 3), dtype=np.float32)
+
+    def factory():
+        nnplug.seed(4)
+        return modules.Sequential(
+            [modules.Linear(5, 8), activation(), modules.Linear(8, 3), activation()]
+        )
+
+    fused_errors, fused = train_copy(
+        "c", optimizers.SGD, x, y, 5, loss=losses.MSE(), model_factory=factory
+    )
+    ref_errors, reference = train_copy(
+        "numpy", optimizers.SGD, x, y, 5, loss=losses.MSE(), model_factory=factory
+    )
+    np.testing.assert_allclose(fused_errors, ref_errors, rtol=1e-4)
+    for got, want in zip(fused, reference, strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-5)
+
+
+@requires_c
+@pytest.mark.parametrize("backend_name", ["c", "numpy"])
+def test_divergence_names_the_same_batch_on_both_paths(backend_name):
+    x, y = data(samples=40, features=6)
+    x[25, 2] = np.nan
+    with nnplug.use_backend(backend_name):
+        model = article_model(hidden=(4,), inputs=6)
+        with pytest.raises(TrainingDivergedError, match="epoch 1, batch 4"):
+            trainer.train(
+                model, x, y, losses.CrossEntropy(), optimizers.SGD(model), 2, 8, verbose=False
+            )
+
+
+@requires_c
+def test_fused_training_updates_the_layers_in_place():
+    x, y = data(samples=50)
+    with nnplug.use_backend("c"):
+        model = article_model()
+        weights = model[0].weights
+        before = weights.copy()
+        trainer.train(
+            model, x, y, losses.CrossEntropy(), optimizers.SGD(model), 1, 10, verbose=False
+        )
+    assert model[0].weights is weights and not np.array_equal(weights, before)
+    assert not any(grad.any() for grad in model.gradients())
