@@ -39,5 +39,9 @@ class SpecError(ValueError):
     """A spec is malformed, or a component cannot be described by (or built from) one."""
 
 
+class MissingDependencyError(ImportError):
+    """An optional dependency needed for this feature is not installed."""
+
+
 class ModelFileError(ValueError):
     """A saved model file is missing, truncated, tampered with or not an nnplug model."""

@@ -68,6 +68,21 @@ def article_mnist_model() -> modules.Sequential:
     )
 
 
+def check_mnist_model(model: modules.Module) -> None:
+    """Raise SpecError unless ``model`` maps a batch of 784 pixels to 10 class probabilities."""
+    from nnplug.errors import SpecError
+
+    try:
+        outputs = model.forward(np.zeros((2, 784), dtype=np.float32))
+    except ValueError as error:
+        raise SpecError(f"the model does not take 784-pixel images: {error}") from None
+    if np.shape(outputs) != (2, 10):
+        raise SpecError(
+            f"the model must output 10 class probabilities per image; "
+            f"it gives shape {np.shape(outputs)[1:]}"
+        )
+
+
 def prepare_mnist(images: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Return flat float32 images in [0, 1] and one-hot labels over 10 classes."""
     return flatten_images(images), one_hot(labels, 10)

@@ -5,7 +5,7 @@ import pytest
 
 import nnplug
 from nnplug import cli
-from nnplug.cli import train as train_command
+from nnplug.cli import data
 from nnplug.datasets import DatasetError
 
 
@@ -31,7 +31,8 @@ def small_mnist(monkeypatch):
         calls.append(data_dir)
         return fake_mnist()
 
-    monkeypatch.setattr(train_command, "download_mnist", download)
+    monkeypatch.setitem(data.LOADERS, "mnist", download)
+    monkeypatch.setitem(data.LOADERS, "fashion-mnist", download)
     return calls
 
 
@@ -100,7 +101,7 @@ def test_missing_dataset_is_a_clean_error(monkeypatch, capsys):
     def offline(data_dir=None, *, progress=True):
         raise DatasetError("MNIST is not available offline")
 
-    monkeypatch.setattr(train_command, "download_mnist", offline)
+    monkeypatch.setitem(data.LOADERS, "mnist", offline)
     assert cli.main(["train", "mnist", "--no-progress"]) == 2
     assert "nnplug: error: MNIST is not available offline" in capsys.readouterr().err
 
@@ -117,3 +118,114 @@ def test_version(capsys):
     with pytest.raises(SystemExit):
         cli.main(["--version"])
     assert capsys.readouterr().out.strip() == f"nnplug {nnplug.__version__}"
+
+
+@pytest.fixture
+def saved_model(small_mnist, tmp_path, capsys):
+    path = tmp_path / "model.nnp"
+    argv = ["train", "mnist", "--epochs", "2", "--batch-size", "16", "--no-progress"]
+    assert cli.main([*argv, "--save", str(path)]) == 0
+    assert f"saved the model to {path}" in capsys.readouterr().out
+    return path
+
+
+def test_saved_model_is_evaluated_with_a_confusion_matrix(saved_model, capsys):
+    assert cli.main(["evaluate", str(saved_model)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[1].startswith("true \\ predicted") and len(out) == 13
+    rows = [list(map(int, line.split()[1:11])) for line in out[2:12]]
+    assert sum(map(sum, rows)) == 100
+    assert out[-1].startswith("test accuracy: ")
+
+
+def test_predict_reads_pngs_dataset_indices_and_idx_files(saved_model, tmp_path, capsys):
+    from nnplug.png import write_png
+
+    images = fake_mnist()[2]
+    write_png(tmp_path / "digit.png", images[0])
+    write_png(tmp_path / "dark.png", 255 - images[0])
+    idx = tmp_path / "images.idx"
+    idx.write_bytes(
+        b"\x00\x00\x08\x03"
+        + (3).to_bytes(4, "big")
+        + (28).to_bytes(4, "big") * 2
+        + images[:3].tobytes()
+    )
+    assert (
+        cli.main(["predict", str(saved_model), str(tmp_path / "digit.png"), "test:0", f"{idx}:0"])
+        == 0
+    )
+    lines = capsys.readouterr().out.splitlines()
+    classes = {line.rsplit(": ", 1)[1].split()[0] for line in lines}
+    assert len(lines) == 3 and len(classes) == 1
+    assert cli.main(["predict", str(saved_model), "--invert", str(tmp_path / "dark.png")]) == 0
+    assert capsys.readouterr().out.split(": ")[1].split()[0] in classes
+
+
+@pytest.mark.parametrize(
+    ("image", "message"),
+    [("test:100", "index 100 is out of range"), ("picture.jpg", "not a .png file")],
+)
+def test_predict_rejects_bad_image_names(saved_model, capsys, image, message):
+    assert cli.main(["predict", str(saved_model), image]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_training_a_model_from_a_spec_file(small_mnist, tmp_path, capsys):
+    spec = tmp_path / "model.json"
+    spec.write_text(
+        '{"type": "sequential", "layers": [{"type": "linear", "input_size": 784, '
+        '"output_size": 10}, {"type": "softmax"}]}'
+    )
+    argv = ["train", "mnist", "--epochs", "1", "--no-progress", "--model", str(spec)]
+    assert cli.main(argv) == 0
+    assert capsys.readouterr().out.splitlines()[-1].startswith("test accuracy: ")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("{not json", "is not valid JSON"),
+        ('{"type": "linear", "input_size": 784, "output_size": 3}', "10 class probabilities"),
+        ('{"type": "linear", "input_size": 5, "output_size": 10}', "784-pixel images"),
+    ],
+)
+def test_bad_spec_files_are_clean_errors(small_mnist, tmp_path, capsys, text, message):
+    spec = tmp_path / "model.json"
+    spec.write_text(text)
+    assert cli.main(["train", "mnist", "--model", str(spec), "--no-progress"]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_plot_writes_a_png(small_mnist, tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    from nnplug.png import SIGNATURE
+
+    plot = tmp_path / "run.png"
+    assert cli.main(["train", "mnist", "--epochs", "1", "--no-progress", "--plot", str(plot)]) == 0
+    assert plot.read_bytes().startswith(SIGNATURE)
+
+
+def test_plot_without_matplotlib_says_how_to_install_it(small_mnist, monkeypatch, capsys):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_matplotlib(name, *args, **kwargs):
+        if name.startswith("matplotlib"):
+            raise ImportError("no matplotlib here")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_matplotlib)
+    assert cli.main(["train", "mnist", "--plot", "x.png", "--no-progress"]) == 2
+    assert 'pip install "nnplug[plot]"' in capsys.readouterr().err
+
+
+def test_fashion_mnist_job(small_mnist, capsys):
+    assert cli.main(["train", "fashion-mnist", "--epochs", "1", "--no-progress"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1].startswith("test accuracy: ")
+
+
+def test_missing_model_file_is_a_clean_error(tmp_path, capsys):
+    assert cli.main(["evaluate", str(tmp_path / "none.nnp")]) == 2
+    assert "none.nnp" in capsys.readouterr().err

@@ -7,13 +7,19 @@ import sys
 from collections.abc import Sequence
 
 import nnplug
-from nnplug.cli import check, plugins, train
+from nnplug.cli import check, evaluate, plugins, predict, train
 from nnplug.datasets import DatasetError
-from nnplug.errors import ModelFileError, NnplugLookupError, SpecError, TrainingDivergedError
+from nnplug.errors import (
+    MissingDependencyError,
+    ModelFileError,
+    NnplugLookupError,
+    SpecError,
+    TrainingDivergedError,
+)
 
 __all__ = ["build_parser", "main"]
 
-COMMANDS = (train, plugins, check)
+COMMANDS = (train, evaluate, predict, plugins, check)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,6 +43,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args.run(args)
     except (
         DatasetError,
+        MissingDependencyError,
         ModelFileError,
         NnplugLookupError,
         SpecError,
@@ -47,7 +54,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("nnplug: interrupted", file=sys.stderr)
         return 130
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,15 +1,19 @@
-"""``nnplug train xor`` and ``nnplug train mnist``."""
+"""``nnplug train xor`` and ``nnplug train mnist`` (or ``fashion-mnist``)."""
 
 from __future__ import annotations
 
 import argparse
+import json
+from pathlib import Path
 
 import numpy as np
 
 import nnplug
 from nnplug import recipes, trainer
+from nnplug.cli import data
 from nnplug.cli.args import add_backend_and_seed, positive_float, positive_int
-from nnplug.datasets import download_mnist
+from nnplug.errors import SpecError
+from nnplug.modules import Module
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -23,21 +27,32 @@ def register(commands: argparse._SubParsersAction) -> None:
     add_backend_and_seed(xor)
     xor.set_defaults(run=train_xor)
 
+    for name in ("mnist", "fashion-mnist"):
+        title = "MNIST" if name == "mnist" else "Fashion-MNIST"
+        job = jobs.add_parser(
+            name, help=f"the article's model (784-100-50-10) on all 60,000 {title} images"
+        )
+        _add_image_training_options(job)
+        job.set_defaults(run=train_images, dataset=name)
+
+
+def _add_image_training_options(parser: argparse.ArgumentParser) -> None:
     defaults = recipes.MnistRecipe()
-    mnist = jobs.add_parser(
-        "mnist", help="the article's MNIST model (784-100-50-10) on all 60,000 images"
+    parser.add_argument("--epochs", type=positive_int, default=defaults.epochs)
+    parser.add_argument("--batch-size", type=positive_int, default=defaults.batch_size)
+    parser.add_argument("--learning-rate", type=positive_float, default=defaults.learning_rate)
+    parser.add_argument("--optimizer", default=defaults.optimizer, help="sgd (default) or adam")
+    data.add_data_options(parser, choose_dataset=False)
+    parser.add_argument(
+        "--model", type=Path, help="JSON spec of the model to train (default: the article's)"
     )
-    mnist.add_argument("--epochs", type=positive_int, default=defaults.epochs)
-    mnist.add_argument("--batch-size", type=positive_int, default=defaults.batch_size)
-    mnist.add_argument("--learning-rate", type=positive_float, default=defaults.learning_rate)
-    mnist.add_argument("--optimizer", default=defaults.optimizer, help="sgd (default) or adam")
-    mnist.add_argument(
-        "--data-dir", help="directory with the MNIST files (default: $NNPLUG_DATA_DIR or the cache)"
+    parser.add_argument("--save", type=Path, help="save the trained model to this file")
+    parser.add_argument(
+        "--plot", type=Path, help="write a PNG of the training curves and test predictions"
     )
-    mnist.add_argument("--limit", type=positive_int, help="train on the first N images only")
-    mnist.add_argument("--no-progress", action="store_true", help="no progress bars")
-    add_backend_and_seed(mnist)
-    mnist.set_defaults(run=train_mnist)
+    parser.add_argument("--limit", type=positive_int, help="train on the first N images only")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_backend_and_seed(parser)
 
 
 def train_xor(args: argparse.Namespace) -> int:
@@ -51,19 +66,23 @@ def train_xor(args: argparse.Namespace) -> int:
     return 0 if correct == 4 else 1
 
 
-def train_mnist(args: argparse.Namespace) -> int:
-    """Train the article's model on MNIST and print ``test accuracy: NN.NN%``."""
+def train_images(args: argparse.Namespace) -> int:
+    """Train on MNIST or Fashion-MNIST and print ``test accuracy: NN.NN%``."""
+    if args.plot is not None:
+        from nnplug import plotting
+
+        plotting.require_matplotlib()
     recipe = recipes.MnistRecipe(
         epochs=args.epochs,
         batch_size=args.batch_size,
         learning_rate=args.learning_rate,
         optimizer=args.optimizer,
     )
-    x_train, y_train, x_test, y_test = download_mnist(args.data_dir, progress=not args.no_progress)
+    model = _model(args.model)
+    x_train, y_train, x_test, y_test = data.load(args, progress=not args.no_progress)
     if args.limit:
         x_train, y_train = x_train[: args.limit], y_train[: args.limit]
-    data = (*recipes.prepare_mnist(x_train, y_train), *recipes.prepare_mnist(x_test, y_test))
-    model = recipes.article_mnist_model()
+    prepared = (*recipes.prepare_mnist(x_train, y_train), *recipes.prepare_mnist(x_test, y_test))
     print(
         f"training {len(x_train)} images, {recipe.epochs} epochs, batch {recipe.batch_size}, "
         f"{recipe.optimizer} lr {recipe.learning_rate}, backend {nnplug.current_backend().name}"
@@ -77,7 +96,29 @@ def train_mnist(args: argparse.Namespace) -> int:
         )
 
     history = recipes.train_mnist(
-        model, data, recipe, progress=not args.no_progress, on_epoch=report
+        model, prepared, recipe, progress=not args.no_progress, on_epoch=report
     )
+    if args.save is not None:
+        nnplug.save(model, args.save)
+        print(f"saved the model to {args.save}")
+    if args.plot is not None:
+        from nnplug import plotting
+
+        plotting.training_report(args.plot, history, model, x_test, y_test)
+        print(f"wrote {args.plot}")
     print(f"test accuracy: {100 * history.test_accuracy:.2f}%")
     return 0
+
+
+def _model(spec_path: Path | None) -> Module:
+    if spec_path is None:
+        return recipes.article_mnist_model()
+    try:
+        spec = json.loads(spec_path.read_text())
+    except OSError as error:
+        raise SpecError(f"cannot read the model spec {spec_path}: {error.strerror}") from None
+    except json.JSONDecodeError as error:
+        raise SpecError(f"{spec_path} is not valid JSON: {error}") from None
+    model = nnplug.build(spec)
+    recipes.check_mnist_model(model)
+    return model
