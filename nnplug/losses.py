@@ -6,6 +6,7 @@ batch of one gives exactly the article's figures.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -92,4 +93,7 @@ class CrossEntropy(Loss):
 
 
 def _as_2d(array: np.ndarray) -> np.ndarray:
-    return array.reshape(-1, array.shape[-1]) if array.ndim else array.reshape(1, 1)
+    """The 2-D view the backend kernels take: leading dimensions folded into rows."""
+    if array.ndim == 0:
+        return array.reshape(1, 1)
+    return array.reshape(math.prod(array.shape[:-1]), array.shape[-1])

@@ -21,6 +21,11 @@ class Softmax(Module):
 
     def forward(self, inputs: np.ndarray) -> np.ndarray:
         rows, self._layout = as_rows(inputs, self)
+        if rows.shape[0] and not rows.shape[1]:
+            raise ValueError(
+                f"{self!r}: a softmax needs at least one entry per row; got shape "
+                f"{np.shape(inputs)}"
+            )
         self.outputs = self.backend.softmax(rows)
         return self._layout.restore(self.outputs)
 

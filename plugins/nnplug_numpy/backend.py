@@ -49,7 +49,7 @@ class NumpyBackend(Backend):
 
     def softmax(self, x: np.ndarray) -> np.ndarray:
         # Subtracting the row max leaves the result unchanged and keeps exp() from overflowing.
-        out = np.exp(x - x.max(axis=1, keepdims=True))
+        out = np.exp(x - x.max(axis=1, keepdims=True, initial=-np.inf))
         out /= out.sum(axis=1, keepdims=True)
         return out
 
