@@ -1,0 +1,277 @@
+/* Dense-layer kernels: the three matrix products of a linear layer's forward and backward.
+ *
+ * The entry points check their arguments, handle the degenerate sizes, and hand the rest
+ * to the copy of the tiled kernels (matmul_tiles.h) for the best instruction set this CPU
+ * has: AVX-512, AVX2+FMA, the compiler's baseline 128-bit vectors, or plain C.
+ */
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "nnplug_kernels.h"
+#include "simd.h"
+#include "checks.h"
+
+/* Tile sizes per level: the backward tile holds BC_MR x 2 accumulator vectors, 16 of the
+ * 32 zmm registers under AVX-512 and 12 of the 16 ymm or xmm registers otherwise, leaving
+ * room for the operands; the forward tile holds VLEN accumulators (16 = 4 rows x 4 rows of
+ * W under AVX-512, 8 = 2 x 4 under AVX2). */
+#if NNP_X86_LEVELS
+#define NNP_T_SUFFIX v4
+#define NNP_T_TARGET __attribute__((target("avx512f,avx512vl,avx512bw,avx512dq,avx2,fma,bmi,bmi2")))
+#define NNP_T_VLEN 16
+#define NNP_T_BC_MR 8
+#define NNP_T_DOT_MR 4
+#include "matmul_tiles.h"
+
+#define NNP_T_SUFFIX v3
+#define NNP_T_TARGET __attribute__((target("avx2,fma")))
+#define NNP_T_VLEN 8
+#define NNP_T_BC_MR 6
+#define NNP_T_DOT_MR 2
+#include "matmul_tiles.h"
+#endif
+
+#if NNP_VECTOR_EXT
+#define NNP_T_SUFFIX v2
+#define NNP_T_TARGET
+#define NNP_T_VLEN 4
+#define NNP_T_BC_MR 6
+#define NNP_T_DOT_MR 2
+#include "matmul_tiles.h"
+#endif
+
+#define NNP_T_SUFFIX v1
+#define NNP_T_TARGET
+#define NNP_T_VLEN 1
+#define NNP_T_BC_MR 4
+#define NNP_T_DOT_MR 1
+#include "matmul_tiles.h"
+
+/* ---- instruction-set level ------------------------------------------------------------ */
+
+/* Set only by tests, through nnp_set_max_isa_level, to run the narrower copies here. */
+static int level_cap = 0;
+
+/* Checks exactly the features the copies' target attributes enable, nothing else. */
+static int detected_level(void)
+{
+#if NNP_X86_LEVELS
+    const int v3 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    if (v3 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl")
+        && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq")
+        && __builtin_cpu_supports("bmi") && __builtin_cpu_supports("bmi2"))
+        return 4;
+    if (v3) return 3;
+#endif
+    return NNP_VECTOR_EXT ? 2 : 1;
+}
+
+int nnp_isa_level(void)
+{
+    const int level = detected_level();
+    return level_cap > 0 && level_cap < level ? level_cap : level;
+}
+
+int nnp_set_max_isa_level(int level)
+{
+    level_cap = level > 0 ? level : 0;
+    return nnp_isa_level();
+}
+
+/* Floats per vector at `level`: the tiled kernels need rows at least that long. */
+static ptrdiff_t vector_len(int level)
+{
+    switch (level) {
+    case 4: return 16;
+    case 3: return 8;
+    case 2: return 4;
+    default: return 1;
+    }
+}
+
+/* ---- entry points ---------------------------------------------------------------------- */
+
+/* From this batch size on, the forward pass copies W transposed into a scratch buffer and
+ * runs the backward kernels' tile on it, which needs no reductions and so beats the
+ * dot-product tile by 30-100% (the more, the shorter the rows); the copy costs about as
+ * much as 30 rows of the product on the article's layers. */
+#define FORWARD_TRANSPOSE_MIN_ROWS 32
+
+/* y = x W^T + b through W^T; returns 0, having done nothing, if the scratch buffer could not
+ * be allocated (the caller then uses the dot-product kernels). */
+static int forward_transposed(int level, ptrdiff_t n, ptrdiff_t in, ptrdiff_t out, const float *x,
+                              ptrdiff_t ldx, const float *w, ptrdiff_t ldw, const float *b,
+                              float *y, ptrdiff_t ldy)
+{
+    /* Rows of W^T padded to whole vectors and aligned, so that its loads never straddle
+     * two cache lines. */
+    const ptrdiff_t per_vector = vector_len(level);
+    const ptrdiff_t ldt = (out + per_vector - 1) / per_vector * per_vector;
+    const size_t alignment = 64;
+    void *block = malloc((size_t)(in * ldt) * sizeof(float) + alignment);
+    if (block == NULL) return 0;
+    float *wt = (float *)((uintptr_t)block + (alignment - (uintptr_t)block % alignment) % alignment);
+    switch (level) {
+#if NNP_X86_LEVELS
+    case 4:
+        transpose_v4(out, in, w, ldw, wt, ldt);
+        linear_forward_transposed_v4(n, in, out, x, ldx, wt, ldt, b, y, ldy);
+        break;
+    case 3:
+        transpose_v3(out, in, w, ldw, wt, ldt);
+        linear_forward_transposed_v3(n, in, out, x, ldx, wt, ldt, b, y, ldy);
+        break;
+#endif
+#if NNP_VECTOR_EXT
+    case 2:
+        transpose_v2(out, in, w, ldw, wt, ldt);
+        linear_forward_transposed_v2(n, in, out, x, ldx, wt, ldt, b, y, ldy);
+        break;
+#endif
+    default:
+        transpose_v1(out, in, w, ldw, wt, ldt);
+        linear_forward_transposed_v1(n, in, out, x, ldx, wt, ldt, b, y, ldy);
+        break;
+    }
+    free(block);
+    return 1;
+}
+
+int nnp_linear_forward(ptrdiff_t n, ptrdiff_t in, ptrdiff_t out, const float *x, ptrdiff_t ldx,
+                       const float *w, ptrdiff_t ldw, const float *b, float *y, ptrdiff_t ldy)
+{
+    int status;
+    if ((status = nnp_check_matrix(n, in, x, ldx)) != NNP_OK) return status;
+    if ((status = nnp_check_matrix(out, in, w, ldw)) != NNP_OK) return status;
+    if ((status = nnp_check_vector(out, b)) != NNP_OK) return status;
+    if ((status = nnp_check_matrix(n, out, y, ldy)) != NNP_OK) return status;
+    if (nnp_overlap(y, n, out, ldy, x, n, in, ldx) || nnp_overlap(y, n, out, ldy, w, out, in, ldw)
+        || nnp_overlap(y, n, out, ldy, b, 1, out, out))
+        return NNP_ERR_ALIAS;
+    if (n == 0 || out == 0) return NNP_OK;
+
+    const int level = nnp_isa_level();
+    if (in < vector_len(level)) {
+        /* Fewer inputs than one vector (none at all: y is the bias). */
+        for (ptrdiff_t i = 0; i < n; i++) {
+            for (ptrdiff_t j = 0; j < out; j++) {
+                float s = 0.0f;
+                for (ptrdiff_t p = 0; p < in; p++) s += x[i * ldx + p] * w[j * ldw + p];
+                y[i * ldy + j] = s + b[j];
+            }
+        }
+        return NNP_OK;
+    }
+    if (n >= FORWARD_TRANSPOSE_MIN_ROWS && out >= vector_len(level)
+        && forward_transposed(level, n, in, out, x, ldx, w, ldw, b, y, ldy))
+        return NNP_OK;
+    switch (level) {
+#if NNP_X86_LEVELS
+    case 4: linear_forward_v4(n, in, out, x, ldx, w, ldw, b, y, ldy); break;
+    case 3: linear_forward_v3(n, in, out, x, ldx, w, ldw, b, y, ldy); break;
+#endif
+#if NNP_VECTOR_EXT
+    case 2: linear_forward_v2(n, in, out, x, ldx, w, ldw, b, y, ldy); break;
+#endif
+    default: linear_forward_v1(n, in, out, x, ldx, w, ldw, b, y, ldy); break;
+    }
+    return NNP_OK;
+}
+
+/* c (m, cols) (+)= A B for outputs narrower than one vector, where the tiles do not fit;
+ * A given by element strides as in the tiled kernels. */
+static void small_gemm(ptrdiff_t m, ptrdiff_t cols, ptrdiff_t k, const float *a, ptrdiff_t a_rs,
+                       ptrdiff_t a_ps, const float *b, ptrdiff_t ldb, float *c, ptrdiff_t ldc,
+                       int accumulate)
+{
+    for (ptrdiff_t r = 0; r < m; r++) {
+        for (ptrdiff_t j = 0; j < cols; j++) {
+            float s = 0.0f;
+            for (ptrdiff_t p = 0; p < k; p++) s += a[r * a_rs + p * a_ps] * b[p * ldb + j];
+            c[r * ldc + j] = accumulate ? c[r * ldc + j] + s : s;
+        }
+    }
+}
+
+int nnp_linear_input_grad(ptrdiff_t n, ptrdiff_t in, ptrdiff_t out, const float *g, ptrdiff_t ldg,
+                          const float *w, ptrdiff_t ldw, float *dx, ptrdiff_t lddx)
+{
+    int status;
+    if ((status = nnp_check_matrix(n, out, g, ldg)) != NNP_OK) return status;
+    if ((status = nnp_check_matrix(out, in, w, ldw)) != NNP_OK) return status;
+    if ((status = nnp_check_matrix(n, in, dx, lddx)) != NNP_OK) return status;
+    if (nnp_overlap(dx, n, in, lddx, g, n, out, ldg) || nnp_overlap(dx, n, in, lddx, w, out, in, ldw))
+        return NNP_ERR_ALIAS;
+    if (n == 0 || in == 0) return NNP_OK;
+
+    const int level = nnp_isa_level();
+    if (out == 0 || in < vector_len(level)) {
+        /* An empty sum (out == 0) makes dx zero. */
+        small_gemm(n, in, out, g, ldg, 1, w, ldw, dx, lddx, 0);
+        return NNP_OK;
+    }
+    switch (level) {
+#if NNP_X86_LEVELS
+    case 4: linear_input_grad_v4(n, in, out, g, ldg, w, ldw, dx, lddx); break;
+    case 3: linear_input_grad_v3(n, in, out, g, ldg, w, ldw, dx, lddx); break;
+#endif
+#if NNP_VECTOR_EXT
+    case 2: linear_input_grad_v2(n, in, out, g, ldg, w, ldw, dx, lddx); break;
+#endif
+    default: linear_input_grad_v1(n, in, out, g, ldg, w, ldw, dx, lddx); break;
+    }
+    return NNP_OK;
+}
+
+NNP_CLONES
+static void add_column_sums(ptrdiff_t n, ptrdiff_t m, const float *g, ptrdiff_t ldg, float *db)
+{
+    /* Each column summed on its own first, then added (as `db += g.sum(0)` does), in chunks
+     * so that the partial sums stay on the stack. */
+    for (ptrdiff_t r0 = 0; r0 < m; r0 += 256) {
+        float sums[256];
+        const ptrdiff_t len = m - r0 < 256 ? m - r0 : 256;
+        for (ptrdiff_t r = 0; r < len; r++) sums[r] = 0.0f;
+        for (ptrdiff_t p = 0; p < n; p++) {
+            const float *row = g + p * ldg + r0;
+#pragma omp simd
+            for (ptrdiff_t r = 0; r < len; r++) sums[r] += row[r];
+        }
+        for (ptrdiff_t r = 0; r < len; r++) db[r0 + r] += sums[r];
+    }
+}
+
+int nnp_linear_param_grads(ptrdiff_t n, ptrdiff_t in, ptrdiff_t out, const float *g,
+                           ptrdiff_t ldg, const float *x, ptrdiff_t ldx, float *dw,
+                           ptrdiff_t lddw, float *db)
+{
+    int status;
+    if ((status = nnp_check_matrix(n, out, g, ldg)) != NNP_OK) return status;
+    if ((status = nnp_check_matrix(n, in, x, ldx)) != NNP_OK) return status;
+    if ((status = nnp_check_matrix(out, in, dw, lddw)) != NNP_OK) return status;
+    if ((status = nnp_check_vector(out, db)) != NNP_OK) return status;
+    if (nnp_overlap(dw, out, in, lddw, g, n, out, ldg) || nnp_overlap(dw, out, in, lddw, x, n, in, ldx)
+        || nnp_overlap(dw, out, in, lddw, db, 1, out, out) || nnp_overlap(db, 1, out, out, g, n, out, ldg)
+        || nnp_overlap(db, 1, out, out, x, n, in, ldx))
+        return NNP_ERR_ALIAS;
+    if (n == 0 || out == 0) return NNP_OK;
+
+    const int level = nnp_isa_level();
+    if (in < vector_len(level)) {
+        small_gemm(out, in, n, g, 1, ldg, x, ldx, dw, lddw, 1);
+    } else {
+        switch (level) {
+#if NNP_X86_LEVELS
+        case 4: linear_param_grads_v4(n, in, out, g, ldg, x, ldx, dw, lddw); break;
+        case 3: linear_param_grads_v3(n, in, out, g, ldg, x, ldx, dw, lddw); break;
+#endif
+#if NNP_VECTOR_EXT
+        case 2: linear_param_grads_v2(n, in, out, g, ldg, x, ldx, dw, lddw); break;
+#endif
+        default: linear_param_grads_v1(n, in, out, g, ldg, x, ldx, dw, lddw); break;
+        }
+    }
+    add_column_sums(n, out, g, ldg, db);
+    return NNP_OK;
+}
