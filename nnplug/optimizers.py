@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from nnplug.arrays import aligned_zeros
 from nnplug.backends import Backend, current_backend
 from nnplug.modules.module import Module
 
@@ -39,7 +40,7 @@ class Optimizer:
         return current_backend()
 
     def _state(self) -> list[np.ndarray]:
-        return [np.zeros_like(param) for param in self.module.parameters()]
+        return [aligned_zeros(param.shape, param.dtype) for param in self.module.parameters()]
 
     def __repr__(self) -> str:
         args = ", ".join(f"{key}={value!r}" for key, value in self.config().items())

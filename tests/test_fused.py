@@ -82,7 +82,7 @@ def train_copy(
 ):
     with nnplug.use_backend(backend):
         model = model_factory()
-        sgd = optimizer_type(model, learning_rate=0.05, momentum=0.9)
+        sgd = optimizer_type(model, learning_rate=0.01, momentum=0.9)
         errors = trainer.train(
             model,
             x,
@@ -108,23 +108,27 @@ def data(samples=300, features=784, classes=10, seed=0):
 @requires_c
 @pytest.mark.parametrize("batch_size", [1, 7, 64, 300, 1000])
 @pytest.mark.parametrize("shuffle", [False, True])
-def test_fused_c_matches_numpy_layer_by_layer(batch_size, shuffle):
+def test_fused_matches_layer_by_layer_on_the_c_backend_exactly(batch_size, shuffle):
+    # Both paths make the same kernel calls on the same (aligned) parameters.
     x, y = data()
     fused_errors, fused = train_copy("c", optimizers.SGD, x, y, batch_size, shuffle=shuffle)
-    ref_errors, reference = train_copy("numpy", optimizers.SGD, x, y, batch_size, shuffle=shuffle)
-    np.testing.assert_allclose(fused_errors, ref_errors, rtol=1e-4)
-    for got, want in zip(fused, reference, strict=True):
-        np.testing.assert_allclose(got, want, rtol=1e-3, atol=2e-5)
+    plain_errors, plain = train_copy("c", PlainSGD, x, y, batch_size, shuffle=shuffle)
+    np.testing.assert_allclose(fused_errors, plain_errors, rtol=1e-12)
+    for got, want in zip(fused, plain, strict=True):
+        np.testing.assert_array_equal(got, want)
 
 
 @requires_c
-def test_fused_matches_layer_by_layer_on_the_same_backend():
-    x, y = data(samples=130)
-    fused_errors, fused = train_copy("c", optimizers.SGD, x, y, 16)
-    plain_errors, plain = train_copy("c", PlainSGD, x, y, 16)
-    np.testing.assert_allclose(fused_errors, plain_errors, rtol=1e-5)
-    for got, want in zip(fused, plain, strict=True):
-        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6)
+@pytest.mark.parametrize("batch_size", [1, 7, 64])
+def test_fused_c_matches_the_numpy_reference(batch_size):
+    # Float32 rounding differences (FMA, summation order) grow with every step, so the
+    # comparison with the reference is kept to a short run.
+    x, y = data(samples=64)
+    fused_errors, fused = train_copy("c", optimizers.SGD, x, y, batch_size, epochs=1)
+    ref_errors, reference = train_copy("numpy", optimizers.SGD, x, y, batch_size, epochs=1)
+    np.testing.assert_allclose(fused_errors, ref_errors, rtol=1e-4)
+    for got, want in zip(fused, reference, strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-5)
 
 
 @requires_c

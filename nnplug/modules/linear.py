@@ -6,6 +6,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from nnplug.arrays import aligned_zeros
 from nnplug.modules.layout import Layout, as_rows, grad_as_rows
 from nnplug.modules.module import Module
 from nnplug.rng import generator as default_generator
@@ -48,10 +49,12 @@ class Linear(Module):
         if self.dtype not in (np.float32, np.float64):
             raise ValueError(f"Linear: dtype must be float32 or float64, got {self.dtype}")
         generator = rng if rng is not None else default_generator()
-        self.weights = self._initial_weights(generator)
-        self.bias = np.zeros(self.output_size, dtype=self.dtype)
-        self.weights_grad = np.zeros_like(self.weights)
-        self.bias_grad = np.zeros_like(self.bias)
+        shape = (self.output_size, self.input_size)
+        self.weights = aligned_zeros(shape, self.dtype)
+        self.weights[...] = self._initial_weights(generator)
+        self.bias = aligned_zeros(self.output_size, self.dtype)
+        self.weights_grad = aligned_zeros(shape, self.dtype)
+        self.bias_grad = aligned_zeros(self.output_size, self.dtype)
         self.inputs: np.ndarray | None = None
         self._layout = Layout.ROWS
 
