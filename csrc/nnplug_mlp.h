@@ -43,17 +43,20 @@ struct nnp_dense_layer {
     int activation;
 };
 
-/* Floats of workspace nnp_mlp_sgd_epoch needs for these layers and batch size (-1 if the
- * arguments are invalid). */
+/* Floats of workspace nnp_mlp_sgd_epoch needs for these layers, batch size and thread
+ * count (-1 if the arguments are invalid). */
 ptrdiff_t nnp_mlp_workspace_floats(ptrdiff_t layers, const struct nnp_dense_layer *net,
-                                   ptrdiff_t batch);
+                                   ptrdiff_t batch, int threads);
 
 /* Runs SGD with momentum over `count` samples in batches of `batch` (the last may be
  * smaller): sample i of the run is row order[i] of x (inputs, (rows, net[0].n_in)) and of
  * t (targets, (rows, net[layers-1].n_out)); order may be NULL for rows 0..count-1, in which
  * case rows must be >= count. For each batch: forward, loss, backward, then for every
  * parameter velocity = momentum * velocity + learning_rate * grad, param -= velocity,
- * grad = 0.
+ * grad = 0 (velocities below FLT_MIN are stored as 0, as nnp_sgd_step does).
+ * Up to `threads` threads share each batch, each taking a slice of at least 16 rows (one
+ * thread where the batch is smaller, or where threads cannot be started); results then
+ * differ from one thread's in the last bits.
  * *loss_sum receives the sum over batches of (batch loss * batch size), where the batch
  * loss is the mean over its samples of the per-sample loss (cross-entropy summed over
  * classes; squared error averaged over outputs). If a batch's loss is not finite, the
@@ -63,6 +66,6 @@ ptrdiff_t nnp_mlp_workspace_floats(ptrdiff_t layers, const struct nnp_dense_laye
 int nnp_mlp_sgd_epoch(ptrdiff_t layers, const struct nnp_dense_layer *net, int head,
                       ptrdiff_t count, ptrdiff_t rows,
                       const float *x, const float *t, const long long *order,
-                      ptrdiff_t batch, float learning_rate, float momentum,
+                      ptrdiff_t batch, float learning_rate, float momentum, int threads,
                       float *work, ptrdiff_t work_floats,
                       double *loss_sum, ptrdiff_t *stopped_batch);

@@ -13,6 +13,7 @@ from nnplug.plugins import register_plugin, unregister_plugin
 from nnplug.rng import seed
 from nnplug.serialization import load, save
 from nnplug.spec import build, spec_of
+from nnplug.threads import get_num_threads, set_num_threads
 
 __version__ = "0.1.0"
 
@@ -21,6 +22,7 @@ __all__ = [
     "current_backend",
     "errors",
     "get_backend",
+    "get_num_threads",
     "hookimpl",
     "load",
     "losses",
@@ -31,6 +33,7 @@ __all__ = [
     "save",
     "seed",
     "set_backend",
+    "set_num_threads",
     "spec_of",
     "trainer",
     "unregister_plugin",

@@ -69,6 +69,42 @@ def test_optimizer_of_another_model_has_no_plan():
     assert mlp_plan(model, losses.CrossEntropy(), optimizers.SGD(other)) is None
 
 
+@pytest.fixture
+def one_thread():
+    previous = nnplug.get_num_threads()
+    nnplug.set_num_threads(1)
+    try:
+        yield
+    finally:
+        nnplug.set_num_threads(previous)
+
+
+@requires_c
+@pytest.mark.parametrize("threads", [2, 3, 4])
+@pytest.mark.parametrize("batch_size", [31, 32, 64, 100, 256])
+def test_threads_share_batches_without_changing_the_result(batch_size, threads, one_thread):
+    x, y = data(samples=600)
+    single_errors, single = train_copy("c", optimizers.SGD, x, y, batch_size)
+    nnplug.set_num_threads(threads)
+    errors, params = train_copy("c", optimizers.SGD, x, y, batch_size)
+    np.testing.assert_allclose(errors, single_errors, rtol=1e-5)
+    for got, want in zip(params, single, strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6)
+
+
+@requires_c
+def test_threaded_divergence_stops_at_the_same_batch():
+    x, y = data(samples=512, features=6)
+    x[300, 2] = np.nan
+    nnplug.set_num_threads(2)
+    with nnplug.use_backend("c"):
+        model = article_model(hidden=(4,), inputs=6)
+        with pytest.raises(TrainingDivergedError, match="epoch 1, batch 5"):
+            trainer.train(
+                model, x, y, losses.CrossEntropy(), optimizers.SGD(model), 1, 64, verbose=False
+            )
+
+
 def train_copy(
     backend,
     optimizer_type,
@@ -108,7 +144,7 @@ def data(samples=300, features=784, classes=10, seed=0):
 @requires_c
 @pytest.mark.parametrize("batch_size", [1, 7, 64, 300, 1000])
 @pytest.mark.parametrize("shuffle", [False, True])
-def test_fused_matches_layer_by_layer_on_the_c_backend_exactly(batch_size, shuffle):
+def test_fused_matches_layer_by_layer_on_the_c_backend_exactly(batch_size, shuffle, one_thread):
     # Both paths make the same kernel calls on the same (aligned) parameters.
     x, y = data()
     fused_errors, fused = train_copy("c", optimizers.SGD, x, y, batch_size, shuffle=shuffle)

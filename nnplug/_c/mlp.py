@@ -7,6 +7,7 @@ import numpy as np
 from nnplug._c._checks import ensure, require_float32
 from nnplug._native import ffi, lib
 from nnplug.fused import MlpPlan
+from nnplug.threads import get_num_threads
 
 _ACTIVATIONS = {
     None: lib.NNP_ACT_NONE,
@@ -53,7 +54,9 @@ def mlp_sgd_epoch(
     if isinstance(batch_size, bool) or batch_size < 1:
         raise ValueError(f"fused MLP: batch_size must be >= 1, got {batch_size}")
     layers = len(plan.layers)
-    floats = lib.nnp_mlp_workspace_floats(layers, net, min(batch_size, max(count, 1)))
+    batch = min(batch_size, max(count, 1))
+    threads = get_num_threads()
+    floats = lib.nnp_mlp_workspace_floats(layers, net, batch, threads)
     ensure(0 if floats >= 0 else lib.NNP_MLP_SHAPE, "nnp_mlp_workspace_floats", _MLP_ERRORS)
     work = np.empty(floats, dtype=np.float32)
     loss_sum = ffi.new("double *")
@@ -67,9 +70,10 @@ def mlp_sgd_epoch(
         ffi.from_buffer("float[]", x),
         ffi.from_buffer("float[]", targets),
         order_ptr,
-        min(batch_size, max(count, 1)),
+        batch,
         plan.optimizer.learning_rate,
         plan.optimizer.momentum,
+        threads,
         ffi.from_buffer("float[]", work),
         floats,
         loss_sum,
