@@ -10,6 +10,9 @@ Environment knobs, read when this module is imported (that is, at build time):
 
 ``NNPLUG_CFLAGS``
     Extra compiler arguments, split like a shell command line (``"-march=native"``).
+``NNPLUG_LDFLAGS``
+    Extra linker arguments, likewise (``"-fsanitize=address,undefined"`` for the sanitizer
+    build that ``.ci/sanitize`` makes).
 ``NNPLUG_NO_TARGET_CLONES=1``
     Compile the element-wise kernels for the baseline ISA only, without per-CPU clones.
 ``NNPLUG_NO_VECTOR_EXT=1``
@@ -28,6 +31,7 @@ from pathlib import Path
 import cffi
 
 ENV_CFLAGS = "NNPLUG_CFLAGS"
+ENV_LDFLAGS = "NNPLUG_LDFLAGS"
 ENV_NO_TARGET_CLONES = "NNPLUG_NO_TARGET_CLONES"
 ENV_NO_VECTOR_EXT = "NNPLUG_NO_VECTOR_EXT"
 
@@ -54,7 +58,8 @@ PRIVATE_HEADERS = [
 # the compiler evaluate both sides of a select, so loops with clamps and divisions
 # vectorise, and -fno-math-errno turns sqrtf into an instruction; nothing reads the FP
 # exception flags or errno. Neither changes a computed value. -fopenmp-simd honours
-# `#pragma omp simd` without linking an OpenMP runtime: threading is left to the caller.
+# `#pragma omp simd` without linking an OpenMP runtime; the fused trainer's own threads
+# (csrc/mlp.c) are POSIX threads, hence -pthread.
 _UNIX_ARGS = [
     "-O3",
     "-std=c99",
@@ -64,6 +69,7 @@ _UNIX_ARGS = [
     "-fno-trapping-math",
     "-fno-math-errno",
     "-fopenmp-simd",
+    "-pthread",
 ]
 _MSVC_ARGS = ["/O2"]
 
@@ -83,6 +89,14 @@ def _compile_args(platform: str, env: Mapping[str, str]) -> list[str]:
     if _env_flag(env, ENV_NO_VECTOR_EXT):
         args.append(f"{define}NNP_NO_VECTOR_EXT")
     args.extend(shlex.split(env.get(ENV_CFLAGS, ""), posix=not msvc))
+    return args
+
+
+def _link_args(platform: str, env: Mapping[str, str]) -> list[str]:
+    """Return the extra linker arguments for ``platform`` and ``env``: threads, and any asked."""
+    msvc = platform == "win32"
+    args = [] if msvc else ["-pthread"]
+    args.extend(shlex.split(env.get(ENV_LDFLAGS, ""), posix=not msvc))
     return args
 
 
@@ -115,6 +129,7 @@ def _make_ffibuilder(root: Path | None = None) -> cffi.FFI:
         include_dirs=[path(INCLUDE_DIR)],
         depends=[path(name) for name in (*PUBLIC_HEADERS, *PRIVATE_HEADERS)],
         extra_compile_args=_compile_args(sys.platform, os.environ),
+        extra_link_args=_link_args(sys.platform, os.environ),
     )
     return builder
 

@@ -37,6 +37,14 @@ def test_compile_args_for_gcc_and_clang():
     assert build_ffi._compile_args("darwin", {}) == args
 
 
+def test_link_args_add_threads_and_what_the_environment_asks():
+    """POSIX threads for the fused trainer; NNPLUG_LDFLAGS appended, split like a shell."""
+    assert build_ffi._link_args("linux", {}) == ["-pthread"]
+    sanitized = build_ffi._link_args("linux", {"NNPLUG_LDFLAGS": "-fsanitize=address -g"})
+    assert sanitized == ["-pthread", "-fsanitize=address", "-g"]
+    assert build_ffi._link_args("win32", {}) == []
+
+
 def test_compile_args_for_msvc():
     """MSVC gets its own spelling, and the same knobs as /D defines."""
     args = build_ffi._compile_args("win32", {"NNPLUG_NO_VECTOR_EXT": "1"})

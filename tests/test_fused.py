@@ -93,7 +93,7 @@ def test_threads_share_batches_without_changing_the_result(batch_size, threads, 
 
 
 @requires_c
-def test_threaded_divergence_stops_at_the_same_batch():
+def test_threaded_divergence_stops_at_the_same_batch(one_thread):
     x, y = data(samples=512, features=6)
     x[300, 2] = np.nan
     nnplug.set_num_threads(2)
