@@ -40,7 +40,7 @@ if any(name in os.environ for name in _SLOW_BLAS_VARIABLES):
 import numpy as np  # noqa: E402  (after the re-exec, so OpenBLAS sees the clean environment)
 
 import nnplug  # noqa: E402
-from nnplug import losses, modules, optimizers, trainer  # noqa: E402
+from nnplug import losses, modules, optimizers, recipes, trainer  # noqa: E402
 
 BATCH_SIZES = (1, 64, 256)
 LEARNING_RATE = 0.01
@@ -54,16 +54,7 @@ class LayerByLayerSGD(optimizers.SGD):
 def article_model(seed: int = 0) -> modules.Sequential:
     """784-100-50-10 with tanh and softmax, as in the article, with fixed initial weights."""
     nnplug.seed(seed)
-    return modules.Sequential(
-        [
-            modules.Linear(784, 100),
-            modules.Tanh(),
-            modules.Linear(100, 50),
-            modules.Tanh(),
-            modules.Linear(50, 10),
-            modules.Softmax(),
-        ]
-    )
+    return recipes.article_mnist_model()
 
 
 def load_data(mnist_dir: str | None, samples: int) -> tuple[np.ndarray, np.ndarray]:

@@ -215,3 +215,24 @@ def test_fused_training_updates_the_layers_in_place():
         )
     assert model[0].weights is weights and not np.array_equal(weights, before)
     assert not any(grad.any() for grad in model.gradients())
+
+
+@requires_c
+@pytest.mark.parametrize(
+    ("x_shape", "y_shape", "order", "message"),
+    [
+        ((10, 5), (10, 10), None, r"expected x \(N, 6\) and targets \(N, 10\)"),
+        ((10, 6), (9, 10), None, r"expected x \(N, 6\) and targets \(N, 10\)"),
+        ((10, 6), (10, 10), [0, 10], r"sample order must be indices in \[0, 10\)"),
+        ((10, 6), (10, 10), [-1], r"sample order must be indices in \[0, 10\)"),
+    ],
+)
+def test_fused_wrapper_refuses_what_c_must_not_see(x_shape, y_shape, order, message):
+    from nnplug._c.mlp import mlp_sgd_epoch
+
+    model = article_model(hidden=(4,), inputs=6)
+    plan = mlp_plan(model, losses.CrossEntropy(), optimizers.SGD(model))
+    x = np.zeros(x_shape, dtype=np.float32)
+    y = np.zeros(y_shape, dtype=np.float32)
+    with pytest.raises(ValueError, match=message):
+        mlp_sgd_epoch(plan, x, y, None if order is None else np.array(order), 4)
