@@ -109,34 +109,39 @@ def train_mnist(
     """Train ``model`` on prepared MNIST ``(x_train, y_train, x_test, y_test)`` by ``recipe``.
 
     The learning rate follows ``recipe.learning_rate_at`` (changed between epochs);
-    ``on_epoch`` receives each epoch's report.
+    ``on_epoch`` receives each epoch's report, with the test accuracy after it.
     """
     x_train, y_train, x_test, y_test = data
     optimizer = make_optimizer(recipe.optimizer, model, recipe)
-    loss = losses.CrossEntropy()
+    optimizer.learning_rate = recipe.learning_rate_at(1)
     history = History()
-    for epoch in range(1, recipe.epochs + 1):
-        optimizer.learning_rate = recipe.learning_rate_at(epoch)
-        started = time.perf_counter()
-        (error,) = trainer.train(
-            model,
-            x_train,
-            y_train,
-            loss,
-            optimizer,
-            epochs=1,
-            batch_size=recipe.batch_size,
-            shuffle=True,
-            verbose=False,
-            progress=progress,
-        )
+    started = time.perf_counter()
+
+    def end_of_epoch(epoch: int, error: float) -> None:
+        nonlocal started
         seconds = time.perf_counter() - started
-        report = EpochReport(
-            epoch, recipe.epochs, error, trainer.accuracy(model, x_test, y_test), seconds
-        )
+        accuracy = trainer.accuracy(model, x_test, y_test)
+        report = EpochReport(epoch, recipe.epochs, error, accuracy, seconds)
         history.reports.append(report)
         if on_epoch is not None:
             on_epoch(report)
+        if epoch < recipe.epochs:
+            optimizer.learning_rate = recipe.learning_rate_at(epoch + 1)
+        started = time.perf_counter()
+
+    trainer.train(
+        model,
+        x_train,
+        y_train,
+        losses.CrossEntropy(),
+        optimizer,
+        recipe.epochs,
+        recipe.batch_size,
+        shuffle=True,
+        verbose=False,
+        progress=progress,
+        callback=end_of_epoch,
+    )
     return history
 
 

@@ -31,6 +31,15 @@ def backend_names() -> list[str]:
     return sorted(nnplug.registry.backends)
 
 
+@pytest.fixture(autouse=True)
+def restore_global_settings():
+    """Undo what a test (the CLI's --backend, say) changed in nnplug's process-wide settings."""
+    backend, threads = nnplug.current_backend(), nnplug.get_num_threads()
+    yield
+    nnplug.set_backend(backend)
+    nnplug.set_num_threads(threads)
+
+
 @pytest.fixture(params=backend_names())
 def backend(request: pytest.FixtureRequest):
     """Run the test with each registered backend in turn."""
