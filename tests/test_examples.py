@@ -27,6 +27,7 @@ def run_article_mnist(mnist_dir, monkeypatch, capsys) -> list[str]:
     return capsys.readouterr().out.splitlines()
 
 
+@pytest.mark.slow
 @pytest.mark.mnist
 def test_article_mnist_program_scores_at_least_75_percent(mnist_dir, monkeypatch, capsys):
     lines = run_article_mnist(mnist_dir, monkeypatch, capsys)

@@ -7,6 +7,7 @@ import pytest
 from nnplug import cli
 
 
+@pytest.mark.slow
 @pytest.mark.mnist
 def test_train_mnist_with_defaults_reaches_97_5_percent(mnist_dir, tmp_path, capsys):
     model = tmp_path / "mnist.nnp"
