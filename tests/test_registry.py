@@ -135,7 +135,7 @@ def test_unknown_names_list_the_known_ones_and_suggest_a_close_one(host):
     assert isinstance(caught.value, KeyError)
     with pytest.raises(errors.UnknownLossError, match="Did you mean 'mse'"):
         registry.losses["mes"]
-    with pytest.raises(errors.UnknownOptimizerError, match="Available: adam, sgd"):
+    with pytest.raises(errors.UnknownOptimizerError, match="Available: adam, rmsprop, sgd"):
         registry.optimizers["zzz"]
 
 
