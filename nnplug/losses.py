@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from nnplug import registry
 from nnplug.backends import Backend, current_backend
 from nnplug.backends.plan import LossKernel
 from nnplug.modules.layout import Layout, as_float_array
@@ -44,6 +45,9 @@ class Loss:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
+
+
+registry.accepts("losses", Loss)
 
 
 def _pair(loss: Loss, y_true: object, y_pred: object) -> tuple[np.ndarray, np.ndarray, int]:

@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from nnplug import registry
 from nnplug.arrays import aligned_zeros
 from nnplug.backends import Backend, current_backend
 from nnplug.backends.plan import Update
@@ -52,6 +53,9 @@ class Optimizer:
     def __repr__(self) -> str:
         args = ", ".join(f"{key}={value!r}" for key, value in self.config().items())
         return f"{type(self).__name__}({args})"
+
+
+registry.accepts("optimizers", Optimizer)
 
 
 def _check_positive(owner: str, name: str, value: float, *, allow_zero: bool = False) -> float:

@@ -14,6 +14,7 @@ from typing import ClassVar, Literal, Protocol
 
 import numpy as np
 
+from nnplug import registry
 from nnplug.backends.plan import PlanOutcome, TrainingPlan
 
 ActivationKind = Literal["tanh", "sigmoid", "relu"]
@@ -166,3 +167,6 @@ class Backend(ABC):
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name!r}>"
+
+
+registry.accepts("backends", Backend)

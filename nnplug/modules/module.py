@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from nnplug import registry
 from nnplug.backends import Backend, current_backend
 from nnplug.backends.plan import KernelStep
 
@@ -87,6 +88,9 @@ class Module:
     def __repr__(self) -> str:
         args = ", ".join(f"{key}={value!r}" for key, value in self.config().items())
         return f"{type(self).__name__}({args})"
+
+
+registry.accepts("layers", Module)
 
 
 def keeps_methods(obj: object, base: type, *names: str) -> bool:

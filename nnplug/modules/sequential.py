@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from nnplug import registry
 from nnplug.backends.plan import KernelStep
 from nnplug.modules.layout import Layout, as_rows, grad_as_rows
 from nnplug.modules.module import Module, keeps_methods
@@ -113,12 +114,10 @@ class Sequential(Module):
 
 def name_the_plugin(error: BaseException, module: Module, method: str) -> None:
     """Add a note to ``error`` naming the plugin whose layer raised it, if not nnplug's own."""
-    from nnplug.registry import layers
-
-    name = layers.name_of(type(module))
+    name = registry.layers.name_of(type(module))
     if name is None:
         return
-    plugin = layers.provider(name)
+    plugin = registry.layers.provider(name)
     if plugin.distribution == "nnplug" or not hasattr(error, "add_note"):
         return
     note = f"raised in {method}() of layer {name!r}, provided by {plugin.describe()}"
