@@ -2,8 +2,8 @@
 
 A plugin is a module (or object) with functions named after these hooks and marked with
 ``nnplug.hookimpl``. Each hook takes no arguments and returns a mapping of registry name to
-class (to a function, for ``nnplug_onnx_exporters``). Hooks may gain optional arguments in later versions, never lose them, so a plugin
-written today keeps working.
+class (to a function, for ``nnplug_onnx_exporters``). Hooks may gain optional arguments in
+later versions, never lose them, so a plugin written today keeps working.
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ exporter. Needs the ``onnx`` package: ``pip install "nnplug[onnx]"``.
 
 from __future__ import annotations
 
+import errno
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,7 +25,15 @@ from nnplug.onnx_export.names import BATCH, INPUT_NAME, OUTPUT_NAME
 if TYPE_CHECKING:
     import onnx
 
-__all__ = ["BATCH", "DEFAULT_OPSET", "INPUT_NAME", "MIN_OPSET", "OUTPUT_NAME", "export_onnx", "to_onnx"]
+__all__ = [
+    "BATCH",
+    "DEFAULT_OPSET",
+    "INPUT_NAME",
+    "MIN_OPSET",
+    "OUTPUT_NAME",
+    "export_onnx",
+    "to_onnx",
+]
 
 DEFAULT_OPSET = 17  # read by ONNX Runtime 1.12+ (2022) and every current converter
 MIN_OPSET = 13  # Softmax over one axis (before 13 it flattened the trailing axes)
@@ -50,12 +59,18 @@ def export_onnx(
     from nnplug.serialization import _atomic_file
 
     path = Path(path)
+    if not path.parent.is_dir():
+        raise FileNotFoundError(
+            errno.ENOENT,
+            f"cannot write the ONNX model: no directory {str(path.parent)!r}",
+            str(path),
+        )
     try:
         with _atomic_file(path) as file:
             file.write(proto.SerializeToString())
     except OSError as error:
-        reason = error.strerror or str(error)
-        raise type(error)(error.errno, f"cannot write the ONNX model: {reason}", str(path)) from None
+        reason = f"cannot write the ONNX model: {error.strerror or error}"
+        raise type(error)(error.errno, reason, str(path)) from None
 
 
 def to_onnx(
@@ -90,7 +105,7 @@ def _import_onnx() -> ModuleType:
 
 def _check_opset(opset: object, newest: int) -> int:
     if opset is None:
-        return min(DEFAULT_OPSET, newest)
+        return DEFAULT_OPSET
     if isinstance(opset, bool) or not isinstance(opset, int) or not MIN_OPSET <= opset <= newest:
         raise ValueError(
             f"export_onnx: opset must be an integer from {MIN_OPSET} to {newest} (the newest "

@@ -49,7 +49,7 @@ class OnnxGraph:
         return output
 
     def constant(self, hint: str, value: object) -> str:
-        """Add ``value`` as a weight (floats stored as float32, integers as int64); return its name."""
+        """Add ``value`` as a constant (floats as float32, integers as int64); return its name."""
         array = np.asarray(value)
         if array.dtype.kind == "f":
             array = array.astype(np.float32)
@@ -115,8 +115,7 @@ class OnnxGraph:
             raise self._located(f"{self._path} (layer {name!r}): {error}") from error
         except Exception as error:  # an exporter's bug: say whose
             raise self._located(
-                f"{self._path} (layer {name!r}): its ONNX exporter, from {origin}, "
-                f"raised {error!r}"
+                f"{self._path} (layer {name!r}): its ONNX exporter, from {origin}, raised {error!r}"
             ) from error
         if not isinstance(output, str) or output not in self._values:
             raise self._located(

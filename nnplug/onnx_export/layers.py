@@ -177,9 +177,7 @@ def _pair(config: dict[str, Any], key: str, default: object, minimum: int = 1) -
         value = default
     items = list(value) if isinstance(value, (list, tuple)) else [value, value]
     if len(items) != 2 or not _positive_ints(items, minimum):
-        raise ExportError(
-            f"{key} must be an integer >= {minimum} or a pair of them, got {value!r}"
-        )
+        raise ExportError(f"{key} must be an integer >= {minimum} or a pair of them, got {value!r}")
     return int(items[0]), int(items[1])
 
 
