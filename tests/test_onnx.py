@@ -210,6 +210,23 @@ def test_the_article_model_exports_as_gemm_tanh_and_softmax(tmp_path, rng):
     assert assert_same_outputs(model, path, x) <= TOLERANCE
 
 
+needs_cnn_recipe = pytest.mark.skipif(
+    not hasattr(recipes, "cnn_mnist_model"),
+    reason="nnplug.recipes.cnn_mnist_model not in this nnplug yet",
+)
+
+
+@needs_cnn_recipe
+@pytest.mark.parametrize(("input_shape", "sample"), [(None, (784,)), ((1, 28, 28), (1, 28, 28))])
+def test_the_cnn_recipe_model_runs_the_same_on_rows_or_images(input_shape, sample, tmp_path, rng):
+    nnplug.seed(0)
+    model = recipes.cnn_mnist_model()
+    path = tmp_path / "cnn.onnx"
+    nnplug.export_onnx(model, path, input_shape=input_shape)
+    x = rng.random((8, *sample), dtype=np.float32)
+    assert assert_same_outputs(model, path, x) <= TOLERANCE
+
+
 def test_the_graph_names_its_input_and_output_with_a_dynamic_batch(tmp_path):
     path = tmp_path / "model.onnx"
     nnplug.export_onnx(recipes.article_mnist_model(), path)
@@ -560,21 +577,47 @@ def test_the_nnplug_command_exits_1_with_one_line_and_no_traceback(tmp_path):
 # --- the real MNIST -----------------------------------------------------------------------------
 
 
-@pytest.mark.slow
-@pytest.mark.mnist
-def test_a_trained_article_model_agrees_on_all_10000_mnist_test_images(mnist_dir, tmp_path):
+def mnist(mnist_dir: Path) -> tuple[np.ndarray, ...]:
+    """Prepared MNIST: flat float32 images in [0, 1] and one-hot labels."""
     x_train, y_train, x_test, y_test = download_mnist(mnist_dir, download=False, progress=False)
-    data = (*recipes.prepare_mnist(x_train, y_train), *recipes.prepare_mnist(x_test, y_test))
-    nnplug.seed(0)
-    model = recipes.article_mnist_model()
-    history = recipes.train_mnist(model, data, recipes.MnistRecipe(epochs=1))
-    assert history.test_accuracy > 0.9  # trained, not the random initial weights
-    path = tmp_path / "mnist.onnx"
+    return (*recipes.prepare_mnist(x_train, y_train), *recipes.prepare_mnist(x_test, y_test))
+
+
+def assert_agrees_on_the_test_set(model: modules.Module, images: np.ndarray, path: Path) -> None:
     nnplug.export_onnx(model, path)
-    images = data[2]
     expected, got = model.forward(images), run_onnx(path, images)
     assert got.shape == (10_000, 10)
     difference = float(np.max(np.abs(got - expected)))
     print(f"max |onnxruntime - nnplug| over {len(got)} MNIST test images: {difference:.3g}")
     assert difference <= TOLERANCE
     np.testing.assert_array_equal(got.argmax(axis=1), expected.argmax(axis=1))
+
+
+@pytest.mark.slow
+@pytest.mark.mnist
+def test_a_trained_article_model_agrees_on_all_10000_mnist_test_images(mnist_dir, tmp_path):
+    data = mnist(mnist_dir)
+    nnplug.seed(0)
+    model = recipes.article_mnist_model()
+    history = recipes.train_mnist(model, data, recipes.MnistRecipe(epochs=1))
+    assert history.test_accuracy > 0.9  # trained, not the random initial weights
+    assert_agrees_on_the_test_set(model, data[2], tmp_path / "mlp.onnx")
+
+
+@pytest.mark.slow
+@pytest.mark.mnist
+@needs_cnn_recipe
+def test_a_trained_cnn_recipe_model_agrees_on_all_10000_mnist_test_images(mnist_dir, tmp_path):
+    x_train, y_train, x_test, y_test = mnist(mnist_dir)
+    nnplug.seed(0)
+    model = recipes.cnn_mnist_model()
+    recipe = recipes.MnistRecipe(epochs=1, batch_size=64, learning_rate=0.002, optimizer="adam")
+    data = (
+        x_train[:6000],
+        y_train[:6000],
+        x_test,
+        y_test,
+    )  # a short run: a trained model is enough
+    history = recipes.train_mnist(model, data, recipe)
+    assert history.test_accuracy > 0.9
+    assert_agrees_on_the_test_set(model, x_test, tmp_path / "cnn.onnx")
