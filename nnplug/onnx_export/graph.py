@@ -32,7 +32,8 @@ class OnnxGraph:
         self._exporters = exporters
         self._nodes: list[onnx.NodeProto] = []
         self._initializers: list[onnx.TensorProto] = []
-        self._values = {INPUT_NAME}
+        self._values = {INPUT_NAME}  # what nodes can take: the input, constants, node outputs
+        self._names = {INPUT_NAME, OUTPUT_NAME}  # every name given (the output is renamed last)
         self._path = "spec"
 
     def node(self, op_type: str, inputs: Sequence[str], **attributes: Any) -> str:
@@ -45,6 +46,7 @@ class OnnxGraph:
             )
         name = self._unique(f"{self._scope()}/{op_type}")
         output = self._unique(f"{name}_output")
+        self._values.add(output)
         self._nodes.append(helper.make_node(op_type, list(inputs), [output], name, **attributes))
         return output
 
@@ -59,6 +61,7 @@ class OnnxGraph:
             raise TypeError(f"constant {hint!r}: expected a numeric array, got dtype {array.dtype}")
         scope = self._scope().lstrip("/")
         name = self._unique(f"{scope}.{hint}" if scope else hint)
+        self._values.add(name)
         self._initializers.append(numpy_helper.from_array(np.ascontiguousarray(array), name))
         return name
 
@@ -137,10 +140,10 @@ class OnnxGraph:
 
     def _unique(self, name: str) -> str:
         candidate, count = name, 0
-        while candidate in self._values:
+        while candidate in self._names:
             count += 1
             candidate = f"{name}_{count}"
-        self._values.add(candidate)
+        self._names.add(candidate)
         return candidate
 
     def _input_info(self) -> onnx.ValueInfoProto:
