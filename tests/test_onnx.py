@@ -443,6 +443,40 @@ def test_a_plugin_whose_hook_raises_is_skipped_with_a_warning(plugin, tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+class NotAMapping(LayerOnly):
+    @nnplug.hookimpl
+    def nnplug_onnx_exporters(self):
+        return [WithExporter.export_cube]
+
+
+class SecondExporter:
+    """Another plugin that also gives an exporter for 'cube' (a wrong one: x squared)."""
+
+    @nnplug.hookimpl
+    def nnplug_onnx_exporters(self):
+        return {"cube": lambda layer, graph, x: graph.node("Mul", [x, x])}
+
+
+def test_a_hook_returning_no_mapping_is_skipped_with_a_warning(plugin, tmp_path):
+    plugin(NotAMapping())
+    with pytest.warns(PluginWarning, match="must return a mapping of layer names to exporter"):
+        with pytest.raises(errors.ExportError, match="layer 'cube' has no ONNX exporter"):
+            nnplug.export_onnx(cube_model(), tmp_path / "cube.onnx")
+
+
+def test_an_exporter_claimed_twice_keeps_the_first(plugin, tmp_path, rng):
+    plugin(WithExporter())
+    nnplug.register_plugin(SecondExporter(), "second")
+    try:
+        model = cube_model()
+        path = tmp_path / "cube.onnx"
+        with pytest.warns(PluginWarning, match="plugin '.*' gives an ONNX exporter for 'cube'"):
+            nnplug.export_onnx(model, path)
+        assert_same_outputs(model, path, rng.normal(size=(4, 3)).astype(np.float32))
+    finally:
+        nnplug.unregister_plugin("second")
+
+
 def test_an_exporter_using_an_unknown_value_is_named(plugin, tmp_path):
     plugin(BadExporter())
     with pytest.raises(
