@@ -194,7 +194,8 @@ def _known(dims: Sequence[int | str | None]) -> bool:
 
 def _expect_rows(graph: OnnxGraph, x: str, features: int) -> None:
     dims = graph.shape(x)
-    if dims is not None and (len(dims) != 2 or dims[1] != features):
+    # A dimension ONNX cannot tell (None or a name) is left for the checker to judge.
+    if dims is not None and (len(dims) != 2 or (isinstance(dims[1], int) and dims[1] != features)):
         raise ExportError(
             f"expected rows ({BATCH}, {features}), got inputs shaped {describe(dims)}"
         )
