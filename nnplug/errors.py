@@ -45,3 +45,7 @@ class MissingDependencyError(ImportError):
 
 class ModelFileError(ValueError):
     """A saved model file is missing, truncated, tampered with or not an nnplug model."""
+
+
+class ExportError(ValueError):
+    """A model cannot be exported: a layer has no exporter, or its shapes do not fit."""

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 
 import nnplug
-from nnplug.cli import check, evaluate, plugins, predict, train
+from nnplug.cli import check, evaluate, export, plugins, predict, train
 from nnplug.datasets import DatasetError
 from nnplug.errors import (
     MissingDependencyError,
@@ -19,7 +19,7 @@ from nnplug.errors import (
 
 __all__ = ["build_parser", "main"]
 
-COMMANDS = (train, evaluate, predict, plugins, check)
+COMMANDS = (train, evaluate, predict, export, plugins, check)
 
 
 def build_parser() -> argparse.ArgumentParser:
