@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
 
 import numpy as np
 import onnx
@@ -12,8 +12,15 @@ from onnx import helper, numpy_helper, shape_inference
 
 from nnplug import errors
 from nnplug.modules.module import Module
-from nnplug.onnx_export.lookup import Dims, ExporterTable
-from nnplug.onnx_export.names import INPUT_NAME, OUTPUT_NAME
+from nnplug.onnx_export.names import INPUT_NAME, OUTPUT_NAME, Dims
+
+
+class Exporters(Protocol):
+    """Where the graph finds the exporter of each layer (``lookup.ExporterTable``)."""
+
+    def find(self, module: Module, path: str) -> tuple[str, Exporter, str]:
+        """Return the registry name, exporter and its origin for ``module`` at ``path``."""
+        ...
 
 
 class OnnxGraph:
@@ -25,7 +32,7 @@ class OnnxGraph:
     constants are prefixed with the layer's place in the model (``layers.2/Gemm``).
     """
 
-    def __init__(self, opset: int, input_dims: Dims, exporters: ExporterTable) -> None:
+    def __init__(self, opset: int, input_dims: Dims, exporters: Exporters) -> None:
         self.opset = opset
         self.input = INPUT_NAME
         self._input_dims = input_dims
@@ -170,3 +177,7 @@ def _dim(dim: onnx.TensorShapeProto.Dimension) -> int | str | None:
     if dim.HasField("dim_param"):
         return dim.dim_param
     return None
+
+
+Exporter = Callable[[Module, OnnxGraph, str], str]
+"""``exporter(layer, graph, x)``: add the layer's nodes on value ``x``; return its output value."""

@@ -25,17 +25,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Collection, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from nnplug.errors import ExportError
-from nnplug.onnx_export.lookup import Dims, Exporter
-from nnplug.onnx_export.names import BATCH
-
-if TYPE_CHECKING:
-    from nnplug.modules.module import Module
-    from nnplug.onnx_export.graph import OnnxGraph
+from nnplug.modules.module import Module
+from nnplug.onnx_export.graph import Exporter, OnnxGraph
+from nnplug.onnx_export.names import BATCH, Dims
 
 
 def export_sequential(layer: Module, graph: OnnxGraph, x: str) -> str:

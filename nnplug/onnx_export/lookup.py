@@ -9,20 +9,13 @@ exporter.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from nnplug import errors, plugins, registry
-
-if TYPE_CHECKING:
-    from nnplug.modules.module import Module
-    from nnplug.onnx_export.graph import OnnxGraph
-
-Exporter = Callable[["Module", "OnnxGraph", str], str]
-"""``exporter(layer, graph, x)``: add the layer's nodes on value ``x``; return its output value."""
-
-Dims = tuple[int | str | None, ...]
+from nnplug.modules.module import Module
+from nnplug.onnx_export.graph import Exporter
+from nnplug.onnx_export.layers import BUILTIN
 
 HOOK = "nnplug_onnx_exporters"
 DOCS = "docs/onnx.md"
@@ -67,8 +60,6 @@ class ExporterTable:
 
 def exporters() -> ExporterTable:
     """Collect nnplug's exporters and those of every registered plugin."""
-    from nnplug.onnx_export.layers import BUILTIN
-
     return ExporterTable(BUILTIN, _from_plugins(plugins.host()))
 
 
