@@ -108,10 +108,11 @@ ptrdiff_t nnp_plan_workspace_floats(const struct nnp_plan *plan, ptrdiff_t batch
  * be NULL for rows 0..count-1, in which case rows must be >= count. For each batch:
  * forward, loss, backward, update (gradients are zero after it, as after the trainer's
  * zero_gradients). *loss_sum receives the sum over batches of (batch loss * batch size).
- * If a batch's loss is not finite, the run stops before that batch changes anything and
- * NNP_PLAN_NONFINITE is returned. *batches_done receives the number of batches whose
- * update was applied. `work` must be aligned to 64 bytes. */
+ * If a batch's loss is not finite, the run stops before that batch changes anything,
+ * *stopped_loss receives that loss and NNP_PLAN_NONFINITE is returned. *batches_done
+ * receives the number of batches whose update was applied. `work` must be aligned to 64
+ * bytes. */
 int nnp_plan_run(const struct nnp_plan *plan, ptrdiff_t count, ptrdiff_t rows,
                  const float *x, const float *t, const long long *order, ptrdiff_t batch,
                  int threads, float *work, ptrdiff_t work_floats,
-                 double *loss_sum, ptrdiff_t *batches_done);
+                 double *loss_sum, ptrdiff_t *batches_done, double *stopped_loss);

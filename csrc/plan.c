@@ -2,8 +2,10 @@
  * update rule, run batch after batch in one call.
  *
  * Every buffer of a batch (gathered inputs and targets, each step's outputs, dropout masks,
- * two gradient buffers) is laid out for the whole batch; a thread works on its own rows of
- * each, so a Python step between kernel steps sees the whole batch in one array. */
+ * the gradient at each step's inputs and outputs) is laid out for the whole batch; a thread
+ * works on its own rows of each, so a Python step between kernel steps sees the whole batch
+ * in one array. No buffer is reused at another width: one thread's rows of it would then
+ * overlap another's. */
 #if !defined(_WIN32)
 #define _POSIX_C_SOURCE 200809L
 #define NNP_HAVE_THREADS 1
@@ -104,14 +106,6 @@ static int threads_for(ptrdiff_t batch, int threads)
 #endif
 }
 
-static ptrdiff_t widest(const struct nnp_plan *plan)
-{
-    ptrdiff_t w = plan->step[0].n_in;
-    for (ptrdiff_t k = 0; k < plan->steps; k++)
-        if (plan->step[k].n_out > w) w = plan->step[k].n_out;
-    return w;
-}
-
 /* Floats of one private copy of the gradients that kernel steps write. */
 static ptrdiff_t private_floats(const struct nnp_plan *plan)
 {
@@ -124,11 +118,12 @@ static ptrdiff_t private_floats(const struct nnp_plan *plan)
 /* Floats of the per-batch buffers, before the private gradient copies. */
 static ptrdiff_t batch_floats(const struct nnp_plan *plan, ptrdiff_t batch)
 {
-    ptrdiff_t total = aligned(batch * plan->step[0].n_in)
-                      + aligned(batch * plan->step[plan->steps - 1].n_out)
-                      + 2 * aligned(batch * widest(plan));
+    /* Inputs, targets, the gradient at the inputs; then per step its outputs, the gradient
+     * at them and a dropout mask. */
+    ptrdiff_t total = 2 * aligned(batch * plan->step[0].n_in)
+                      + aligned(batch * plan->step[plan->steps - 1].n_out);
     for (ptrdiff_t k = 0; k < plan->steps; k++) {
-        total += aligned(batch * plan->step[k].n_out);
+        total += 2 * aligned(batch * plan->step[k].n_out);
         if (plan->step[k].kind == NNP_STEP_DROPOUT) total += aligned(batch * plan->step[k].n_out);
     }
     return total;
@@ -179,8 +174,9 @@ struct run {
     const float *x, *t;
     const long long *order;
     int threads;
-    float *xin, *tin, *grads[2];
+    float *xin, *tin;
     float **out, **mask;    /* per step */
+    float **grad;           /* grad[k + 1]: the gradient at step k's outputs (grad[0]: inputs) */
     float **copies;         /* per thread > 0 and parameter: its private gradient, or NULL */
     struct barrier barrier;
     int go; /* helpers wait for 1 (run) or -1 (not all threads could start: quit) */
@@ -188,6 +184,7 @@ struct run {
     int failed; /* a status, written before a barrier and read after it */
     double loss_sum;
     ptrdiff_t batches_done;
+    double stopped_loss;
 };
 
 struct worker {
@@ -238,34 +235,32 @@ static int forward_kernel(struct run *run, int me, const struct nnp_step *s, ptr
     }
 }
 
-/* Step k's backward on rows [lo, lo + rows): g holds the gradient at its outputs; the input
- * gradient goes to g (element-wise steps, in place) or to *other (Linear). Returns 1 in
- * *swapped when the result is in *other. */
+/* Step k's backward on rows [lo, lo + rows): from the gradient at its outputs to the one at
+ * its inputs, and its parameters' gradients. */
 static int backward_kernel(struct run *run, int me, const struct nnp_step *s, ptrdiff_t k,
-                           const float *in, ptrdiff_t lo, ptrdiff_t rows, float *g, float *other,
-                           int *swapped)
+                           const float *in, ptrdiff_t lo, ptrdiff_t rows)
 {
     const struct nnp_param *p = run->plan->param;
     const ptrdiff_t size = rows * s->n_out;
     const float *y = run->out[k] + lo * s->n_out;
-    float *gr = g + lo * s->n_out;
-    *swapped = 0;
+    const float *g = run->grad[k + 1] + lo * s->n_out;
+    float *dx = run->grad[k] + lo * s->n_in;
     switch (s->kind) {
     case NNP_STEP_LINEAR: {
-        int status = nnp_linear_param_grads(rows, s->n_in, s->n_out, gr, s->n_out,
+        int status = nnp_linear_param_grads(rows, s->n_in, s->n_out, g, s->n_out,
                                             in + lo * s->n_in, s->n_in,
                                             gradient_of(run, me, s->param), s->n_in,
                                             gradient_of(run, me, s->param + 1));
         if (status != NNP_OK || k == 0) return status; /* nothing uses the input's gradient */
-        *swapped = 1;
-        return nnp_linear_input_grad(rows, s->n_in, s->n_out, gr, s->n_out, p[s->param].value,
-                                     s->n_in, other + lo * s->n_in, s->n_in);
+        return nnp_linear_input_grad(rows, s->n_in, s->n_out, g, s->n_out, p[s->param].value,
+                                     s->n_in, dx, s->n_in);
     }
-    case NNP_STEP_TANH: return nnp_tanh_backward(size, y, gr, gr);
-    case NNP_STEP_SIGMOID: return nnp_sigmoid_backward(size, y, gr, gr);
-    case NNP_STEP_RELU: return nnp_relu_backward(size, y, gr, gr);
-    case NNP_STEP_SOFTMAX: return nnp_softmax_backward(rows, s->n_out, y, s->n_out, gr, s->n_out, gr, s->n_out);
-    case NNP_STEP_DROPOUT: return nnp_dropout_backward(size, run->mask[k] + lo * s->n_out, gr, gr);
+    case NNP_STEP_TANH: return nnp_tanh_backward(size, y, g, dx);
+    case NNP_STEP_SIGMOID: return nnp_sigmoid_backward(size, y, g, dx);
+    case NNP_STEP_RELU: return nnp_relu_backward(size, y, g, dx);
+    case NNP_STEP_SOFTMAX:
+        return nnp_softmax_backward(rows, s->n_out, y, s->n_out, g, s->n_out, dx, s->n_in);
+    case NNP_STEP_DROPOUT: return nnp_dropout_backward(size, run->mask[k] + lo * s->n_out, g, dx);
     default: return NNP_PLAN_INVALID;
     }
 }
@@ -310,7 +305,7 @@ static int batch_step(struct run *run, int me, ptrdiff_t start, ptrdiff_t n, ptr
     }
 
     const float *y = run->out[steps - 1];
-    float *g = run->grads[0], *other = run->grads[1];
+    float *g = run->grad[steps];
     ptrdiff_t first_back = steps - 1;
     double loss = 0.0;
     if (plan->loss == NNP_LOSS_PYTHON) {
@@ -318,10 +313,12 @@ static int batch_step(struct run *run, int me, ptrdiff_t start, ptrdiff_t n, ptr
         python_event(run, me, NNP_EVENT_LOSS, -1, n, y, tb, g, &loss);
         loss = me == 0 ? loss * (double)n : 0.0;
     } else if (plan->loss == NNP_LOSS_CROSS_ENTROPY) {
+        /* The fused gradient is taken at the softmax's inputs. */
+        g = run->grad[steps - 1];
+        first_back = steps - 2;
         fail(run, nnp_cross_entropy(rows, m, y + lo * m, m, tb + lo * m, m, &loss));
         fail(run, nnp_softmax_cross_entropy_grad(rows, m, y + lo * m, m, tb + lo * m, m,
                                                  (float)(1.0 / (double)n), g + lo * m, m));
-        first_back = steps - 2; /* the fused gradient is taken at the softmax's inputs */
     } else {
         fail(run, nnp_squared_error(rows, m, y + lo * m, m, tb + lo * m, m, &loss));
         loss /= (double)m;
@@ -333,21 +330,19 @@ static int batch_step(struct run *run, int me, ptrdiff_t start, ptrdiff_t n, ptr
     if (run->failed != NNP_OK) return 1;
     double total = 0.0;
     for (int k = 0; k < run->threads; k++) total += run->losses[k];
-    if (!isfinite(total / (double)n)) return 1;
+    if (!isfinite(total / (double)n)) {
+        if (me == 0) run->stopped_loss = total / (double)n;
+        return 1;
+    }
 
     for (ptrdiff_t k = first_back; k >= 0; k--) {
         const struct nnp_step *s = &plan->step[k];
         const float *in = k == 0 ? xb : run->out[k - 1];
-        int swapped = 1;
         if (s->kind == NNP_STEP_PYTHON)
-            python_event(run, me, NNP_EVENT_BACKWARD, s->part, n, g, NULL, other, NULL);
+            python_event(run, me, NNP_EVENT_BACKWARD, s->part, n, run->grad[k + 1], NULL,
+                         run->grad[k], NULL);
         else
-            fail(run, backward_kernel(run, me, s, k, in, lo, rows, g, other, &swapped));
-        if (swapped) {
-            float *swap = g;
-            g = other;
-            other = swap;
-        }
+            fail(run, backward_kernel(run, me, s, k, in, lo, rows));
     }
     barrier_wait(&run->barrier);
     if (run->failed != NNP_OK) return 1;
@@ -424,24 +419,25 @@ static void *worker_main(void *arg)
 /* Lays the buffers out in `work` and runs the batches on `threads` threads. */
 static int run_plan(const struct nnp_plan *plan, ptrdiff_t count, const float *x, const float *t,
                     const long long *order, ptrdiff_t batch, int threads, float *work,
-                    double *loss_sum, ptrdiff_t *batches_done)
+                    double *loss_sum, ptrdiff_t *batches_done, double *stopped_loss)
 {
     const ptrdiff_t steps = plan->steps, params = plan->params;
-    float **pointers = malloc(sizeof(float *) * (size_t)(2 * steps + (threads - 1) * params + 1));
+    float **pointers = malloc(sizeof(float *) * (size_t)(3 * steps + 1 + (threads - 1) * params));
     if (pointers == NULL) return NNP_PLAN_WORKSPACE;
     struct run run = {
         .plan = plan, .count = count, .batch = batch, .x = x, .t = t, .order = order,
         .threads = threads, .out = pointers, .mask = pointers + steps,
-        .copies = pointers + 2 * steps, .go = 0, .failed = NNP_OK,
+        .grad = pointers + 2 * steps, .copies = pointers + 3 * steps + 1, .go = 0,
+        .failed = NNP_OK,
     };
     run.barrier.threads = threads;
     float *next = work;
     run.xin = next, next += aligned(batch * plan->step[0].n_in);
     run.tin = next, next += aligned(batch * plan->step[steps - 1].n_out);
-    run.grads[0] = next, next += aligned(batch * widest(plan));
-    run.grads[1] = next, next += aligned(batch * widest(plan));
+    run.grad[0] = next, next += aligned(batch * plan->step[0].n_in);
     for (ptrdiff_t k = 0; k < steps; k++) {
         run.out[k] = next, next += aligned(batch * plan->step[k].n_out);
+        run.grad[k + 1] = next, next += aligned(batch * plan->step[k].n_out);
         run.mask[k] = NULL;
         if (plan->step[k].kind == NNP_STEP_DROPOUT)
             run.mask[k] = next, next += aligned(batch * plan->step[k].n_out);
@@ -472,7 +468,8 @@ static int run_plan(const struct nnp_plan *plan, ptrdiff_t count, const float *x
         __atomic_store_n(&run.go, -1, __ATOMIC_RELEASE);
         for (int k = 1; k < started; k++) pthread_join(helpers[k], NULL);
         free(pointers);
-        return run_plan(plan, count, x, t, order, batch, 1, work, loss_sum, batches_done);
+        return run_plan(plan, count, x, t, order, batch, 1, work, loss_sum, batches_done,
+                        stopped_loss);
     }
     __atomic_store_n(&run.go, 1, __ATOMIC_RELEASE);
     run_thread(&run, 0);
@@ -482,6 +479,7 @@ static int run_plan(const struct nnp_plan *plan, ptrdiff_t count, const float *x
 #endif
     *loss_sum = run.loss_sum;
     *batches_done = run.batches_done;
+    *stopped_loss = run.stopped_loss;
     if (run.failed != NNP_OK) status = run.failed;
     else if (run.batches_done * batch < count) status = NNP_PLAN_NONFINITE;
     free(pointers);
@@ -490,12 +488,14 @@ static int run_plan(const struct nnp_plan *plan, ptrdiff_t count, const float *x
 
 int nnp_plan_run(const struct nnp_plan *plan, ptrdiff_t count, ptrdiff_t rows, const float *x,
                  const float *t, const long long *order, ptrdiff_t batch, int threads,
-                 float *work, ptrdiff_t work_floats, double *loss_sum, ptrdiff_t *batches_done)
+                 float *work, ptrdiff_t work_floats, double *loss_sum, ptrdiff_t *batches_done,
+                 double *stopped_loss)
 {
     int status;
     if ((status = check_plan(plan)) != NNP_OK) return status;
     if (count < 0 || rows < 0 || batch < 1 || threads < 1) return NNP_ERR_SIZE;
-    if (!loss_sum || !batches_done || (rows > 0 && (!x || !t))) return NNP_ERR_NULL;
+    if (!loss_sum || !batches_done || !stopped_loss || (rows > 0 && (!x || !t)))
+        return NNP_ERR_NULL;
     if (order == NULL && rows < count) return NNP_PLAN_ORDER;
     for (ptrdiff_t i = 0; order != NULL && i < count; i++)
         if (order[i] < 0 || order[i] >= rows) return NNP_PLAN_ORDER;
@@ -504,7 +504,8 @@ int nnp_plan_run(const struct nnp_plan *plan, ptrdiff_t count, ptrdiff_t rows, c
         return NNP_PLAN_WORKSPACE;
     *loss_sum = 0.0;
     *batches_done = 0;
+    *stopped_loss = 0.0;
     if (count == 0) return NNP_OK;
     return run_plan(plan, count, x, t, order, batch, threads_for(batch, threads), work, loss_sum,
-                    batches_done);
+                    batches_done, stopped_loss);
 }

@@ -176,8 +176,8 @@ def _planned_epoch(
         else:
             outcome = runner.run(x32, y32, order[start:stop], batch_size)
         total += outcome.loss_sum
-        if outcome.diverged:
-            return total, (start // batch_size + outcome.batches + 1, None)
+        if outcome.stopped_loss is not None:
+            return total, (start // batch_size + outcome.batches + 1, outcome.stopped_loss)
         if bar is not None:
             bar.update(math.ceil((stop - start) / batch_size))
     return total, None

@@ -245,6 +245,7 @@ class CPlanRunner:
         work = self._workspace(batch, threads)
         loss_sum = ffi.new("double *")
         batches = ffi.new("ptrdiff_t *")
+        stopped_loss = ffi.new("double *")
         self._error = None
         status = lib.nnp_plan_run(
             self._c,
@@ -259,6 +260,7 @@ class CPlanRunner:
             work.size,
             loss_sum,
             batches,
+            stopped_loss,
         )
         del index
         done = int(batches[0])
@@ -267,9 +269,9 @@ class CPlanRunner:
             error, self._error = self._error, None
             raise error
         if status == lib.NNP_PLAN_NONFINITE:
-            return PlanOutcome(loss_sum[0], done, True)
+            return PlanOutcome(loss_sum[0], done, stopped_loss[0])
         ensure(status, "nnp_plan_run", _PLAN_ERRORS)
-        return PlanOutcome(loss_sum[0], done, False)
+        return PlanOutcome(loss_sum[0], done, None)
 
     def _workspace(self, batch: int, threads: int) -> np.ndarray:
         key = (batch, threads)

@@ -117,8 +117,9 @@ def _width(steps: Sequence[Step], inputs: int) -> int:
 @dataclass(frozen=True)
 class PlanOutcome:
     """What a run of batches did: the sum of batch losses times batch sizes, the batches
-    whose update was applied, and whether it stopped at a batch whose loss was not finite."""
+    whose update was applied, and the loss of the batch it stopped at because that loss was
+    not finite (None: it did not stop)."""
 
     loss_sum: float
     batches: int
-    diverged: bool
+    stopped_loss: float | None
