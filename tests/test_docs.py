@@ -309,3 +309,10 @@ def test_argparse_walk_sees_nested_commands():
         ("outer",),
         ("outer", "inner"),
     ]
+
+
+def test_figure_script_draws_the_xor_loss_curve_from_the_tutorials_run(tmp_path, capsys):
+    figures = load_path("docs_figures", DOCS / "scripts" / "figures.py")
+    output = tmp_path / "xor-loss.png"
+    figures.xor_loss_curve(output)
+    assert output.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
