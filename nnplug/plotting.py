@@ -41,7 +41,7 @@ def training_report(
 
     epochs = [report.epoch for report in history.reports]
     figure = pyplot.figure(figsize=(10, 8), layout="constrained")
-    top, bottom = figure.subfigures(2, 1, height_ratios=[1, 1.2])
+    top, bottom = figure.subfigures(2, 1, squeeze=False, height_ratios=[1, 1.2]).ravel()
     loss_axes, accuracy_axes = top.subplots(1, 2)
     loss_axes.plot(epochs, [r.train_loss for r in history.reports], marker="o")
     loss_axes.set(title="training loss", xlabel="epoch", ylabel="cross-entropy")

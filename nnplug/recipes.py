@@ -6,10 +6,12 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol, cast, runtime_checkable
 
 import numpy as np
 
 from nnplug import losses, modules, optimizers, trainer
+from nnplug.errors import SpecError
 from nnplug.preprocessing import flatten_images, one_hot
 
 
@@ -70,8 +72,6 @@ def article_mnist_model() -> modules.Sequential:
 
 def check_mnist_model(model: modules.Module) -> None:
     """Raise SpecError unless ``model`` maps a batch of 784 pixels to 10 class probabilities."""
-    from nnplug.errors import SpecError
-
     try:
         outputs = model.forward(np.zeros((2, 784), dtype=np.float32))
     except ValueError as error:
@@ -93,9 +93,27 @@ def make_optimizer(name: str, model: modules.Module, recipe: MnistRecipe) -> opt
     from nnplug.registry import optimizers as registered
 
     cls = registered[name]
+    settings = {"learning_rate": recipe.learning_rate}
     if issubclass(cls, optimizers.SGD):
-        return cls(model, learning_rate=recipe.learning_rate, momentum=recipe.momentum)
-    return cls(model, learning_rate=recipe.learning_rate)
+        settings["momentum"] = recipe.momentum
+    # The registry admits only Optimizer subclasses, each built as cls(module, **settings).
+    build = cast("Callable[..., optimizers.Optimizer]", cls)
+    return build(model, **settings)
+
+
+@runtime_checkable
+class _HasLearningRate(Protocol):
+    learning_rate: float
+
+
+def set_learning_rate(optimizer: optimizers.Optimizer, value: float) -> None:
+    """Set ``optimizer.learning_rate``; SpecError if the optimizer has no such attribute."""
+    if not isinstance(optimizer, _HasLearningRate):
+        raise SpecError(
+            f"the recipe's learning-rate schedule needs an optimizer with a learning_rate "
+            f"attribute; {optimizer!r} has none"
+        )
+    optimizer.learning_rate = value
 
 
 def train_mnist(
@@ -113,7 +131,7 @@ def train_mnist(
     """
     x_train, y_train, x_test, y_test = data
     optimizer = make_optimizer(recipe.optimizer, model, recipe)
-    optimizer.learning_rate = recipe.learning_rate_at(1)
+    set_learning_rate(optimizer, recipe.learning_rate_at(1))
     history = History()
     started = time.perf_counter()
 
@@ -126,7 +144,7 @@ def train_mnist(
         if on_epoch is not None:
             on_epoch(report)
         if epoch < recipe.epochs:
-            optimizer.learning_rate = recipe.learning_rate_at(epoch + 1)
+            set_learning_rate(optimizer, recipe.learning_rate_at(epoch + 1))
         started = time.perf_counter()
 
     trainer.train(

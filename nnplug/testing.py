@@ -32,6 +32,7 @@ targets shaped ``(3, 4)``; optimizers train a ``Linear(4, 2)``.
 from __future__ import annotations
 
 import copy
+import functools
 import inspect
 import json
 import re
@@ -79,7 +80,10 @@ REFERENCE_BACKEND = "numpy"
 """The backend every other one is compared with: the executable specification."""
 
 # Float32 results of different backends differ by rounding; float64 ones by far less.
-_TOLERANCE = {np.dtype(np.float32): (1e-4, 1e-5), np.dtype(np.float64): (1e-9, 1e-12)}
+_TOLERANCE: dict[np.dtype, tuple[float, float]] = {
+    np.dtype(np.float32): (1e-4, 1e-5),
+    np.dtype(np.float64): (1e-9, 1e-12),
+}
 _BATCH = 3
 _FEATURES = 4
 
@@ -197,7 +201,7 @@ def check_plugins(names: Iterable[str] | None = None) -> Report:
                 # Problems start with PluginInfo.describe(): "plugin 'name' (...)".
                 match = re.match(r"plugin '([^']+)'", problem)
                 checker = _Checker(report, match.group(1) if match else "-", "plugin")
-                checker.run("load", lambda problem=problem: _fail(problem))
+                checker.run("load", functools.partial(_fail, problem))
     return report
 
 
@@ -625,7 +629,9 @@ def check_backend(name: str) -> Report:
         return report
     reference = get_backend(REFERENCE_BACKEND) if REFERENCE_BACKEND in registry.backends else None
     for kernel in KERNELS:
-        checker.run(f"kernel {kernel}", lambda k=kernel: _kernel_parity(built[0], reference, k))
+        checker.run(
+            f"kernel {kernel}", functools.partial(_kernel_parity, built[0], reference, kernel)
+        )
     return report
 
 
@@ -677,7 +683,7 @@ def _run_parity(checker: _Checker, check_one: Callable[[str], None], suffix: str
         return
     for backend in registry.backends:
         if backend != REFERENCE_BACKEND:
-            checker.run(f"parity {backend}{suffix}", lambda backend=backend: check_one(backend))
+            checker.run(f"parity {backend}{suffix}", functools.partial(check_one, backend))
 
 
 def _reference() -> str | Backend:
