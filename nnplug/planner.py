@@ -14,6 +14,7 @@ import numpy as np
 
 from nnplug.backends.plan import (
     KernelStep,
+    LossKernel,
     PythonLoss,
     PythonStep,
     PythonUpdate,
@@ -113,7 +114,7 @@ def _noted(part: Module, method: str) -> Callable[[np.ndarray], np.ndarray]:
     return call
 
 
-def _loss(loss: Loss, steps: list[Step]) -> str | PythonLoss | None:
+def _loss(loss: Loss, steps: list[Step]) -> LossKernel | PythonLoss | None:
     kernel = loss.kernel_loss()
     ends_in_softmax = isinstance(steps[-1], KernelStep) and steps[-1].kernel == "softmax"
     if kernel == "cross_entropy" and ends_in_softmax:

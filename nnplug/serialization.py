@@ -302,7 +302,7 @@ def _version_notes(header: dict[str, Any]) -> str:
     notes = []
     for component in header["components"]:
         name = component.get("name") if isinstance(component, dict) else None
-        if name not in registry.layers:
+        if not isinstance(name, str) or name not in registry.layers:
             continue
         installed = registry.layers.provider(name)
         if component.get("version") != installed.version:

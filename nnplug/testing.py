@@ -304,7 +304,8 @@ def _check_layer_example(checker: _Checker, spec: dict[str, Any]) -> None:
         module.train(training)
         checker.run(f"contract ({mode})", lambda: _layer_contract(module, inputs))
         checker.run(
-            f"gradient (float64, {mode})", lambda t=training: _layer_gradient(spec, training=t)
+            f"gradient (float64, {mode})",
+            functools.partial(_layer_gradient, spec, training=training),
         )
         _run_parity(
             checker, lambda backend: _layer_parity(module, inputs, backend), suffix=f" ({mode})"

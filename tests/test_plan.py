@@ -223,7 +223,7 @@ def test_plan_on_the_numpy_reference_backend_agrees_to_rounding():
         np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-5)
 
 
-# --- stopping ---------------------------------------------------------------------------------------
+# --- stopping --------------------------------------------------------------------------------
 
 
 @requires_c

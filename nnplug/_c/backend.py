@@ -20,7 +20,12 @@ def _float32(array: object) -> bool:
 
 def _updatable(array: object) -> bool:
     """Whether C can update ``array`` in place: a C-contiguous, writable float32 ndarray."""
-    return _float32(array) and array.flags.c_contiguous and array.flags.writeable
+    return (
+        isinstance(array, np.ndarray)
+        and array.dtype == FLOAT32
+        and array.flags.c_contiguous
+        and array.flags.writeable
+    )
 
 
 class CBackend(NumpyBackend):

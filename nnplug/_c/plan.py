@@ -8,6 +8,7 @@ thread, with an exception kept and raised again once C has returned.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
@@ -282,7 +283,7 @@ class CPlanRunner:
                 "nnp_plan_workspace_floats",
                 _PLAN_ERRORS,
             )
-            self._work = {key: aligned_zeros(max(floats, 1), np.float32)}
+            self._work = {key: aligned_zeros(max(floats, 1), "float32")}
         return self._work[key]
 
     def _advance(self, batches: int) -> None:
@@ -297,9 +298,7 @@ class CPlanRunner:
 
     # --- the Python parts -----------------------------------------------------------------
 
-    def event(
-        self, event: int, part: int, rows: int, a: object, b: object, out: object, loss: object
-    ) -> None:
+    def event(self, event: int, part: int, rows: int, a: Any, b: Any, out: Any, loss: Any) -> None:
         """Run one Python part of the plan for the callback (see nnplug_plan.h)."""
         plan = self.plan
         if event == lib.NNP_EVENT_FORWARD:

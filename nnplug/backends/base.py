@@ -18,7 +18,9 @@ from nnplug import registry
 from nnplug.backends.plan import PlanOutcome, TrainingPlan
 
 ActivationKind = Literal["tanh", "sigmoid", "relu"]
+"""The element-wise activations the backend contract computes."""
 ACTIVATION_KINDS: tuple[ActivationKind, ...] = ("tanh", "sigmoid", "relu")
+"""Every ``ActivationKind``, in a fixed order."""
 
 
 class PlanRunner(Protocol):

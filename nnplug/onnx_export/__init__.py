@@ -35,8 +35,10 @@ __all__ = [
     "to_onnx",
 ]
 
-DEFAULT_OPSET = 17  # read by ONNX Runtime 1.12+ (2022) and every current converter
-MIN_OPSET = 13  # Softmax over one axis (before 13 it flattened the trailing axes)
+DEFAULT_OPSET = 17
+"""The opset exports use unless told otherwise: ONNX Runtime 1.12 (2022) and later read it."""
+MIN_OPSET = 13
+"""The oldest opset nnplug exports to: before 13, Softmax flattened the trailing axes."""
 INSTALL_HINT = 'pip install "nnplug[onnx]"'
 
 

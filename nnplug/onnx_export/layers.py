@@ -37,7 +37,7 @@ from nnplug.onnx_export.names import BATCH, Dims
 
 def export_sequential(layer: Module, graph: OnnxGraph, x: str) -> str:
     """Each layer in turn, the output of one the input of the next."""
-    for index, child in enumerate(layer):  # type: ignore[attr-defined]
+    for index, child in enumerate(layer.children()):
         x = graph.layer(child, x, f"layers[{index}]")
     return x
 
@@ -119,7 +119,7 @@ def export_reshape(layer: Module, graph: OnnxGraph, x: str) -> str:
     if not _positive_ints(shape):
         raise ExportError(f"expected a shape of positive integers, got {shape!r}")
     dims = graph.shape(x)
-    if dims is not None and _known(dims[1:]) and math.prod(dims[1:]) != math.prod(shape):
+    if dims is not None and _known(dims[1:]) and _size(dims[1:]) != math.prod(shape):
         raise ExportError(
             f"cannot reshape inputs shaped {describe(dims)} to (batch, "
             f"{', '.join(map(str, shape))}): the sizes differ"
@@ -230,3 +230,8 @@ def _as_images(
                 f"{padding}, got inputs shaped {describe(dims)}"
             )
     return x
+
+
+def _size(dims: Dims) -> int:
+    """The number of elements of known dimensions (check ``_known`` first)."""
+    return math.prod(int(d) for d in dims if isinstance(d, int))
