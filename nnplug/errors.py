@@ -45,3 +45,11 @@ class MissingDependencyError(ImportError):
 
 class ModelFileError(ValueError):
     """A saved model file is missing, truncated, tampered with or not an nnplug model."""
+
+
+class NonFiniteModelError(ValueError):
+    """A model holds NaN or infinite parameters, so it is not saved or used to predict."""
+
+
+class OutputPathError(ValueError):
+    """A file cannot be written where asked (checked before a long run, not after)."""
