@@ -520,7 +520,7 @@ def _check_providers(path: Path, header: dict[str, Any], allow_other_plugins: bo
             saved["plugin"], saved.get("distribution"), saved.get("version"), None
         )
         raise errors.ModelFileError(
-            f"{path}: layer {name!r} was saved with {recorded.describe()}, but here "
+            f"{path}: layer {name!r} (at {where}) was saved with {recorded.describe()}, but here "
             f"{installed.describe()} provides it, which may compute something else; pass "
             f"allow_other_plugins=True (--allow-other-plugins) to load it anyway"
         )
