@@ -6,6 +6,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -19,16 +20,20 @@ class MnistRecipe:
 
     epochs: int = 15
     batch_size: int = 32
-    learning_rate: float = 0.05
+    learning_rate: float | None = 0.05  # None: the optimizer's own default
     optimizer: str = "sgd"
     momentum: float = 0.9
     final_learning_rate_fraction: float = 0.02
+    optimizer_args: dict[str, Any] = field(default_factory=dict)
 
-    def learning_rate_at(self, epoch: int) -> float:
-        """Cosine decay from ``learning_rate`` to a small fraction of it over the run."""
+    def learning_rate_at(self, epoch: int, start: float | None = None) -> float:
+        """Cosine decay from ``start`` (default ``learning_rate``) to a small fraction of it."""
+        peak = self.learning_rate if start is None else start
+        if peak is None:
+            raise ValueError("learning_rate_at: no learning rate to start from")
         progress = (epoch - 1) / max(self.epochs - 1, 1)
-        low = self.learning_rate * self.final_learning_rate_fraction
-        return low + 0.5 * (self.learning_rate - low) * (1 + math.cos(math.pi * progress))
+        low = peak * self.final_learning_rate_fraction
+        return low + 0.5 * (peak - low) * (1 + math.cos(math.pi * progress))
 
 
 @dataclass
@@ -91,11 +96,14 @@ def prepare_mnist(images: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, n
 def make_optimizer(name: str, model: modules.Module, recipe: MnistRecipe) -> optimizers.Optimizer:
     """Build the optimizer ``name`` (a registered one) for ``model`` from the recipe's settings."""
     from nnplug.registry import optimizers as registered
+    from nnplug.spec import build_optimizer
 
-    cls = registered[name]
-    if issubclass(cls, optimizers.SGD):
-        return cls(model, learning_rate=recipe.learning_rate, momentum=recipe.momentum)
-    return cls(model, learning_rate=recipe.learning_rate)
+    arguments: dict[str, Any] = {}
+    if recipe.learning_rate is not None:
+        arguments["learning_rate"] = recipe.learning_rate
+    if issubclass(registered[name], optimizers.SGD):
+        arguments["momentum"] = recipe.momentum
+    return build_optimizer({"type": name, **arguments, **recipe.optimizer_args}, model)
 
 
 def train_mnist(
@@ -113,7 +121,11 @@ def train_mnist(
     """
     x_train, y_train, x_test, y_test = data
     optimizer = make_optimizer(recipe.optimizer, model, recipe)
-    optimizer.learning_rate = recipe.learning_rate_at(1)
+    # The schedule rewrites optimizer.learning_rate before each epoch, from its first value.
+    start = getattr(optimizer, "learning_rate", None)
+    scheduled = isinstance(start, (int, float))
+    if scheduled:
+        optimizer.learning_rate = recipe.learning_rate_at(1, start)
     history = History()
     started = time.perf_counter()
 
@@ -125,8 +137,8 @@ def train_mnist(
         history.reports.append(report)
         if on_epoch is not None:
             on_epoch(report)
-        if epoch < recipe.epochs:
-            optimizer.learning_rate = recipe.learning_rate_at(epoch + 1)
+        if scheduled and epoch < recipe.epochs:
+            optimizer.learning_rate = recipe.learning_rate_at(epoch + 1, start)
         started = time.perf_counter()
 
     trainer.train(
