@@ -37,6 +37,7 @@ def flatten_images(images: np.ndarray, scale: float = 255.0) -> np.ndarray:
 
 MNIST_SIZE = 28
 DIGIT_BOX = 20
+WORKING_SIZE = 1024  # larger images are reduced to at most this many pixels a side first
 
 
 def mnist_digit(image: np.ndarray, *, invert: bool | None = None) -> np.ndarray:
@@ -54,6 +55,9 @@ def mnist_digit(image: np.ndarray, *, invert: bool | None = None) -> np.ndarray:
         raise ValueError(
             f"mnist_digit: expected a non-empty 2-D uint8 image, got {grey.dtype}{grey.shape}"
         )
+    if max(grey.shape) > WORKING_SIZE:  # a photo: shrink it first, keeping memory small
+        factor = -(-max(grey.shape) // WORKING_SIZE)
+        grey = np.asarray(Image.fromarray(grey).reduce(factor))
     values = grey.astype(np.float32)
     if invert is None:
         border = np.concatenate([values[0], values[-1], values[:, 0], values[:, -1]])
