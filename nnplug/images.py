@@ -13,6 +13,7 @@ from nnplug.regular_files import open_regular
 
 MAX_PIXELS = 50_000_000  # a 50-megapixel photo; a digit needs far fewer
 MAX_FILE_BYTES = 64 << 20
+_SIGNATURES = ((b"\x89PNG\r\n\x1a\n", "PNG"), (b"\xff\xd8\xff", "JPEG"), (b"GIF8", "GIF"))
 
 
 class ImageError(ValueError):
@@ -47,7 +48,11 @@ def read_image(
                 image.load()
                 return _to_grey(ImageOps.exif_transpose(image))
         except UnidentifiedImageError:
-            raise ImageError(f"{name}: not an image file Pillow can read") from None
+            file.seek(0)
+            kind = next((k for sig, k in _SIGNATURES if file.read(len(sig)) == sig), None)
+            if kind is None:
+                raise ImageError(f"{name}: not an image file Pillow can read") from None
+            raise ImageError(f"{name}: corrupt or unsupported image (a damaged {kind}?)") from None
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
             raise ImageError(f"{name}: refused as a decompression bomb ({error})") from None
         except (OSError, SyntaxError, ValueError, EOFError) as error:

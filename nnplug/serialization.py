@@ -158,6 +158,11 @@ def check_save_path(path: str | os.PathLike[str], what: str = "model") -> None:
     and is writable, the name fits, and ``path`` is not a directory), before a long run."""
     path = Path(path)
     directory = path.parent
+    if directory.is_dir() and len(os.fsencode(path.name)) > (limit := _name_limit(directory)):
+        raise errors.OutputPathError(
+            f"cannot save the {what} to {path}: the file name is "
+            f"{len(os.fsencode(path.name))} bytes, the directory allows {limit}"
+        )
     if path.is_dir():
         raise errors.OutputPathError(f"cannot save the {what} to {path}: it is a directory")
     if not directory.is_dir():
@@ -167,12 +172,6 @@ def check_save_path(path: str | os.PathLike[str], what: str = "model") -> None:
     if not os.access(directory, os.W_OK | os.X_OK):
         raise errors.OutputPathError(
             f"cannot save the {what} to {path}: the directory {directory} is not writable"
-        )
-    limit = _name_limit(directory)
-    if len(os.fsencode(path.name)) > limit:
-        raise errors.OutputPathError(
-            f"cannot save the {what} to {path}: the file name is "
-            f"{len(os.fsencode(path.name))} bytes, the directory allows {limit}"
         )
 
 
