@@ -69,7 +69,7 @@ def read_into(file: BinaryIO, view: memoryview) -> int:
     """Fill ``view`` (bytes) from ``file``; return how many bytes were read (short at EOF)."""
     done = 0
     while done < len(view):
-        count = file.readinto(view[done : done + (1 << 24)])
+        count = file.readinto(view[done : done + (1 << 20)])
         if not count:
             break
         done += count

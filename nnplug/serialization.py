@@ -557,7 +557,7 @@ def _build_checked(path: Path, header: dict[str, Any], arrays: list[_ArrayLayout
     else:
         dry.finish()
     check = _LayoutCheck(path, arrays)
-    with _zero_initialisation():
+    with _zero_initialisation(arrays):
         model = build(header["spec"], before=check.before, after=check.after)
     return model
 
@@ -639,24 +639,53 @@ def _known_layout(cls: type, kwargs: dict[str, Any]) -> list[_ArrayLayout] | Non
     return None
 
 
+class _Zeros(np.ndarray):
+    """A draw of :class:`_ZeroDraws`: zeros, whose ``astype`` gives zeros of the new dtype
+    from the same generator instead of copying."""
+
+    draws: _ZeroDraws
+
+    def astype(self, dtype: Any, *args: Any, **kwargs: Any) -> np.ndarray:  # type: ignore[override]
+        return self.draws.zeros(self.shape, np.dtype(dtype))
+
+
 class _ZeroDraws(np.random.Generator):
-    """A generator whose uniform and normal draws are zeros, for weights about to be read."""
+    """A generator whose uniform and normal draws are zeros, for weights about to be read.
+
+    Draws are views of one zero buffer per dtype, sized for the file's largest array and
+    kept until the model is built: untouched zeros cost no memory, and no large array is
+    freed while layers allocate theirs (glibc would then take those from its heap and
+    touch them). The values do not matter (the payload overwrites them), only the shapes.
+    """
+
+    def __init__(self, elements: int) -> None:
+        super().__init__(np.random.PCG64(0))
+        self.elements = elements
+        self.buffers: dict[np.dtype, np.ndarray] = {}
+
+    def zeros(self, size: Any, dtype: np.dtype) -> np.ndarray:
+        shape = () if size is None else (size,) if isinstance(size, int) else tuple(size)
+        count = math.prod(shape)
+        if count > self.elements:
+            return np.zeros(shape, dtype)
+        if dtype not in self.buffers:
+            self.buffers[dtype] = np.zeros(self.elements, dtype)
+        view = self.buffers[dtype][:count].reshape(shape).view(_Zeros)
+        view.draws = self
+        return view
 
     def uniform(self, low: Any = 0.0, high: Any = 1.0, size: Any = None) -> Any:
-        return np.zeros(size if size is not None else ())
+        return self.zeros(size, np.dtype(np.float64))
 
     def normal(self, loc: Any = 0.0, scale: Any = 1.0, size: Any = None) -> Any:
-        return np.zeros(size if size is not None else ())
+        return self.zeros(size, np.dtype(np.float64))
 
 
 @contextmanager
-def _zero_initialisation() -> Iterator[None]:
-    """Give layers zeros instead of random initial weights, and leave nnplug's stream as it was.
-
-    np.zeros costs no memory until written, so layers pay for their weights once.
-    """
+def _zero_initialisation(arrays: list[_ArrayLayout]) -> Iterator[None]:
+    """Give layers zeros instead of random initial weights, and leave nnplug's stream as it was."""
     saved = rng._generator
-    rng._generator = _ZeroDraws(np.random.PCG64(0))
+    rng._generator = _ZeroDraws(max((math.prod(shape) for _, shape in arrays), default=0))
     try:
         yield
     finally:
