@@ -38,12 +38,13 @@ ENV_NO_VECTOR_EXT = "NNPLUG_NO_VECTOR_EXT"
 MODULE_NAME = "nnplug._native"
 INCLUDE_DIR = "csrc"
 # The public headers, in this order, are both the cdef and the C preamble.
-PUBLIC_HEADERS = ["csrc/nnplug_kernels.h", "csrc/nnplug_mlp.h"]
+PUBLIC_HEADERS = ["csrc/nnplug_kernels.h", "csrc/nnplug_plan.h"]
 SOURCES = [
     "csrc/activations.c",
+    "csrc/dropout.c",
     "csrc/matmul.c",
-    "csrc/mlp.c",
     "csrc/optim.c",
+    "csrc/plan.c",
     "csrc/softmax.c",
 ]
 PRIVATE_HEADERS = [
@@ -58,8 +59,8 @@ PRIVATE_HEADERS = [
 # the compiler evaluate both sides of a select, so loops with clamps and divisions
 # vectorise, and -fno-math-errno turns sqrtf into an instruction; nothing reads the FP
 # exception flags or errno. Neither changes a computed value. -fopenmp-simd honours
-# `#pragma omp simd` without linking an OpenMP runtime; the fused trainer's own threads
-# (csrc/mlp.c) are POSIX threads, hence -pthread.
+# `#pragma omp simd` without linking an OpenMP runtime; the training plan's own threads
+# (csrc/plan.c) are POSIX threads, hence -pthread.
 _UNIX_ARGS = [
     "-O3",
     "-std=c99",
@@ -100,9 +101,18 @@ def _link_args(platform: str, env: Mapping[str, str]) -> list[str]:
     return args
 
 
+# Python functions that C calls back (cffi's extern "Python"): declared in the cdef only,
+# since the C compiler would not know the syntax; nnplug/_c/plan.py defines it.
+PYTHON_CALLBACKS = """
+extern "Python" int nnp_plan_python_callback(void *, int, int, ptrdiff_t, const float *,
+                                             const float *, float *, double *);
+"""
+
+
 def _read_cdef(paths: list[Path]) -> str:
-    """Return the cdef: the public headers, which are written to be cffi-parsable as they are."""
-    return "\n".join(path.read_text(encoding="utf-8") for path in paths)
+    """Return the cdef: the public headers, which are written to be cffi-parsable as they are,
+    and the Python callbacks."""
+    return "\n".join(path.read_text(encoding="utf-8") for path in paths) + PYTHON_CALLBACKS
 
 
 def _preamble(headers: list[str]) -> str:

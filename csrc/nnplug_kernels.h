@@ -121,6 +121,39 @@ int nnp_softmax_cross_entropy_grad(ptrdiff_t n, ptrdiff_t m,
                                    float scale,
                                    float *dx, ptrdiff_t lddx);
 
+/* Squared error of predictions p against targets t, both (n, m):
+ * *loss = sum over all entries of (p - t)^2, accumulated in double. */
+int nnp_squared_error(ptrdiff_t n, ptrdiff_t m,
+                      const float *p, ptrdiff_t ldp,
+                      const float *t, ptrdiff_t ldt,
+                      double *loss);
+
+/* Gradient of a scaled squared error: dx = (p - t) * scale, all (n, m). dx may be the same
+ * array as p or as t. The mean squared error over N entries uses scale = 2 / N. */
+int nnp_squared_error_grad(ptrdiff_t n, ptrdiff_t m,
+                           const float *p, ptrdiff_t ldp,
+                           const float *t, ptrdiff_t ldt,
+                           float scale,
+                           float *dx, ptrdiff_t lddx);
+
+/* --- dropout (dropout.c) ------------------------------------------------------------------ */
+/* Inverted dropout with masks that are a pure function of (key, counter, element index), so
+ * that any backend, any thread split and any batch order draws the same mask:
+ *   stream = mix(key + counter * G); bits = mix(stream + (index + 1) * G),
+ * with G = 0x9E3779B97F4A7C15 and mix the splitmix64 finaliser, in wrapping 64-bit
+ * arithmetic. Element `index` is kept when (bits >> 40) >= threshold, where threshold is
+ * round(rate * 2^24) (so rate is resolved to 2^-24); a kept element is multiplied by
+ * `scale` (1 / (1 - rate) in float32), a dropped one becomes 0. */
+
+/* mask[i] = scale or 0 for the `size` elements numbered first, first + 1, ...;
+ * y = x * mask. y may be the same array as x; mask must not overlap x or y. */
+int nnp_dropout_forward(ptrdiff_t size, const float *x, float *mask, float *y,
+                        unsigned long long key, unsigned long long counter,
+                        ptrdiff_t first, unsigned long long threshold, float scale);
+
+/* dx = dy * mask. dx may be the same array as dy. */
+int nnp_dropout_backward(ptrdiff_t size, const float *mask, const float *dy, float *dx);
+
 /* --- optimizer updates (optim.c) --------------------------------------------------------- */
 /* Each updates `size` contiguous floats in place; param, grad and the state buffers must be
  * pairwise non-overlapping. Hyperparameters are doubles, rounded to float32 where a
@@ -141,3 +174,8 @@ int nnp_sgd_step(ptrdiff_t size, float *param, const float *grad, float *velocit
 int nnp_adam_step(ptrdiff_t size, float *param, const float *grad, float *m, float *v,
                   double learning_rate, double beta1, double beta2, double epsilon,
                   long long step);
+
+/* RMSprop (Tieleman & Hinton): v = decay v + (1 - decay) grad^2;
+ * param -= learning_rate * grad / (sqrt(v) + epsilon). */
+int nnp_rmsprop_step(ptrdiff_t size, float *param, const float *grad, float *v,
+                     double learning_rate, double decay, double epsilon);

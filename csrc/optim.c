@@ -74,3 +74,24 @@ int nnp_adam_step(ptrdiff_t size, float *param, const float *grad, float *m, flo
     }
     return NNP_OK;
 }
+
+NNP_CLONES
+int nnp_rmsprop_step(ptrdiff_t size, float *param, const float *grad, float *v,
+                     double learning_rate, double decay, double epsilon)
+{
+    const float *const buffers[] = {param, grad, v};
+    const int status = check_buffers(size, buffers, 3);
+    if (status != NNP_OK) return status;
+
+    const float d = (float)decay, c = (float)(1.0 - decay);
+    const float lr = (float)learning_rate;
+    const float eps = (float)epsilon;
+#pragma omp simd
+    for (ptrdiff_t i = 0; i < size; i++) {
+        const float g = grad[i];
+        const float vi = nnp_flush_subnormal(d * v[i] + c * g * g);
+        v[i] = vi;
+        param[i] -= lr * g / (sqrtf(vi) + eps);
+    }
+    return NNP_OK;
+}

@@ -1,5 +1,5 @@
-/* Row-wise softmax, its backward pass, cross-entropy, and the fused softmax + cross-entropy
- * gradient, on row-major float32 matrices.
+/* Row-wise softmax, its backward pass, cross-entropy, the fused softmax + cross-entropy
+ * gradient, and squared error, on row-major float32 matrices.
  */
 #include <float.h>
 #include <math.h>
@@ -132,4 +132,31 @@ int nnp_softmax_cross_entropy_grad(ptrdiff_t n, ptrdiff_t m, const float *p, ptr
         for (ptrdiff_t j = 0; j < m; j++) dxr[j] = (pr[j] - tr[j]) * scale;
     }
     return NNP_OK;
+}
+
+int nnp_squared_error(ptrdiff_t n, ptrdiff_t m, const float *p, ptrdiff_t ldp, const float *t,
+                      ptrdiff_t ldt, double *loss)
+{
+    int status;
+    if ((status = nnp_check_matrix(n, m, p, ldp)) != NNP_OK) return status;
+    if ((status = nnp_check_matrix(n, m, t, ldt)) != NNP_OK) return status;
+    if (loss == NULL) return NNP_ERR_NULL;
+    double sum = 0.0;
+    for (ptrdiff_t i = 0; i < n; i++) {
+        const float *pr = p + i * ldp;
+        const float *tr = t + i * ldt;
+        for (ptrdiff_t j = 0; j < m; j++) {
+            const double d = (double)pr[j] - (double)tr[j];
+            sum += d * d;
+        }
+    }
+    *loss = sum;
+    return NNP_OK;
+}
+
+/* The same difference as the fused softmax + cross-entropy gradient, under another scale. */
+int nnp_squared_error_grad(ptrdiff_t n, ptrdiff_t m, const float *p, ptrdiff_t ldp,
+                           const float *t, ptrdiff_t ldt, float scale, float *dx, ptrdiff_t lddx)
+{
+    return nnp_softmax_cross_entropy_grad(n, m, p, ldp, t, ldt, scale, dx, lddx);
 }

@@ -9,6 +9,7 @@ Importing nnplug loads no plugins and touches no files; plugins load on first us
 from nnplug import errors, losses, modules, optimizers, registry, trainer
 from nnplug.backends import current_backend, get_backend, set_backend, use_backend
 from nnplug.hookspecs import hookimpl
+from nnplug.onnx_export import export_onnx
 from nnplug.plugins import register_plugin, unregister_plugin
 from nnplug.rng import seed
 from nnplug.serialization import load, save
@@ -21,6 +22,7 @@ __all__ = [
     "build",
     "current_backend",
     "errors",
+    "export_onnx",
     "get_backend",
     "get_num_threads",
     "hookimpl",

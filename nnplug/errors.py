@@ -53,3 +53,7 @@ class NonFiniteModelError(ValueError):
 
 class OutputPathError(ValueError):
     """A file cannot be written where asked (checked before a long run, not after)."""
+
+
+class ExportError(ValueError):
+    """A model cannot be exported: a layer has no exporter, or its shapes do not fit."""

@@ -5,13 +5,15 @@ Used by nnplug's own tests and by the plugin conformance kit (``nnplug.testing``
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import copy
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
 
 from nnplug.losses import Loss
 from nnplug.modules.module import Module
+from nnplug.rng import generator
 
 
 @dataclass(frozen=True)
@@ -62,21 +64,71 @@ def _compare(
     return None
 
 
+def _modules(module: Module) -> Iterator[Module]:
+    yield module
+    for child in module.children():
+        yield from _modules(child)
+
+
+def replayer(module: Module) -> Callable[[], None]:
+    """Return a function that puts ``module`` (all but its parameters and gradients) and
+    nnplug's generator back in the state they are in now.
+
+    A layer that draws random numbers in training mode then draws the same ones on every
+    forward call made after a replay, so its training-mode function can be checked.
+    """
+    arrays = {id(array) for array in (*module.parameters(), *module.gradients())}
+    saved = [
+        (
+            part,
+            copy.deepcopy(
+                {
+                    name: value
+                    for name, value in vars(part).items()
+                    if id(value) not in arrays
+                    and not isinstance(value, Module)
+                    and not (isinstance(value, list) and any(isinstance(v, Module) for v in value))
+                }
+            ),
+        )
+        for part in _modules(module)
+    ]
+    state = generator().bit_generator.state
+
+    def replay() -> None:
+        generator().bit_generator.state = state
+        for part, attributes in saved:
+            for name, value in copy.deepcopy(attributes).items():
+                setattr(part, name, value)
+
+    return replay
+
+
 def check_module(
-    module: Module, inputs: np.ndarray, *, seed: int = 0, tolerance: float = 1e-5
+    module: Module,
+    inputs: np.ndarray,
+    *,
+    seed: int = 0,
+    tolerance: float = 1e-5,
+    replay: bool = False,
 ) -> list[GradientMismatch]:
     """Check ``module.backward`` (input and parameter gradients) against finite differences.
 
     The scalar checked is ``sum(forward(inputs) * R)`` for a fixed random ``R``. ``module``
-    and ``inputs`` should be float64. Returns the mismatches (empty when all agree).
+    and ``inputs`` should be float64. With ``replay``, every forward call starts from the
+    module's state at the start (see ``replayer``), for layers that are random in training
+    mode. Returns the mismatches (empty when all agree).
     """
     x = np.array(inputs, dtype=np.float64)
+    restore = replayer(module) if replay else lambda: None
     weights = np.random.default_rng(seed).standard_normal(np.shape(module.forward(x)))
 
     def objective() -> float:
+        restore()
         return float(np.sum(module.forward(x) * weights))
 
     module.zero_gradients()
+    restore()
     module.forward(x)
     input_grad = np.asarray(module.backward(weights.copy()))
     analytic_params = [grad.copy() for grad in module.gradients()]

@@ -1,14 +1,14 @@
-"""The hooks through which plugins give nnplug layers, losses, optimizers and backends.
+"""The hooks through which plugins give nnplug layers, losses, optimizers, backends and exporters.
 
 A plugin is a module (or object) with functions named after these hooks and marked with
 ``nnplug.hookimpl``. Each hook takes no arguments and returns a mapping of registry name to
-class. Hooks may gain optional arguments in later versions, never lose them, so a plugin
-written today keeps working.
+class (to a function, for ``nnplug_onnx_exporters``). Hooks may gain optional arguments in
+later versions, never lose them, so a plugin written today keeps working.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import pluggy
 
@@ -50,4 +50,18 @@ def nnplug_backends() -> Mapping[str, type]:
     """Return the backends this plugin provides, as ``{name: Backend subclass}``.
 
     Return an empty mapping when the backend cannot work here (a missing extension, say).
+    """
+
+
+# --- export ---------------------------------------------------------------------------------
+
+
+@hookspec
+def nnplug_onnx_exporters() -> Mapping[str, Callable[..., str]]:
+    """Return ONNX exporters for layers, as ``{layer name: exporter}``.
+
+    ``nnplug.export_onnx`` calls ``exporter(layer, graph, x)`` for each layer registered
+    under that name: ``graph`` is an ``nnplug.onnx_export.OnnxGraph`` (add nodes with
+    ``graph.node``, weights with ``graph.constant``), ``x`` the name of the layer's input
+    value; it returns the name of the layer's output value. See docs/onnx.md.
     """

@@ -11,8 +11,11 @@ from typing import Any
 
 import numpy as np
 
+from nnplug import registry
 from nnplug.backends import Backend, current_backend
+from nnplug.backends.plan import LossKernel
 from nnplug.modules.layout import Layout, as_float_array
+from nnplug.modules.module import keeps_methods
 
 
 class Loss:
@@ -30,6 +33,11 @@ class Loss:
         """Return the constructor arguments that rebuild this loss (JSON values)."""
         return {}
 
+    def kernel_loss(self) -> LossKernel | None:
+        """Name the backend kernel that computes this loss and its gradient in a training
+        plan, or None (the default): the plan then calls ``loss`` and ``loss_prime``."""
+        return None
+
     @property
     def backend(self) -> Backend:
         """The backend this loss computes on (the current one)."""
@@ -37,6 +45,9 @@ class Loss:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
+
+
+registry.accepts("losses", Loss)
 
 
 def _pair(loss: Loss, y_true: object, y_pred: object) -> tuple[np.ndarray, np.ndarray, int]:
@@ -58,11 +69,19 @@ class MSE(Loss):
 
     def loss(self, y_true: np.ndarray, y_pred: np.ndarray) -> float:
         true, pred, _ = _pair(self, y_true, y_pred)
-        return float(np.mean(np.square(true - pred))) if pred.size else 0.0
+        if not pred.size:
+            return 0.0
+        return self.backend.squared_error(_as_2d(pred), _as_2d(true)) / pred.size
 
     def loss_prime(self, y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
         true, pred, _ = _pair(self, y_true, y_pred)
-        return 2.0 * (pred - true) / max(pred.size, 1)
+        scale = 2.0 / max(pred.size, 1)
+        return self.backend.squared_error_grad(_as_2d(pred), _as_2d(true), scale).reshape(
+            pred.shape
+        )
+
+    def kernel_loss(self) -> LossKernel | None:
+        return "mse" if keeps_methods(self, MSE, "loss", "loss_prime") else None
 
 
 class CrossEntropy(Loss):
@@ -90,6 +109,10 @@ class CrossEntropy(Loss):
         return self.backend.softmax_cross_entropy_grad(
             _as_2d(pred), _as_2d(true), 1.0 / max(samples, 1)
         ).reshape(pred.shape)
+
+    def kernel_loss(self) -> LossKernel | None:
+        methods = ("loss", "loss_prime", "softmax_input_grad")
+        return "cross_entropy" if keeps_methods(self, CrossEntropy, *methods) else None
 
 
 def _as_2d(array: np.ndarray) -> np.ndarray:

@@ -6,9 +6,11 @@ from typing import Any
 
 import numpy as np
 
+from nnplug import registry
 from nnplug.arrays import aligned_zeros
 from nnplug.backends import Backend, current_backend
-from nnplug.modules.module import Module
+from nnplug.backends.plan import Update
+from nnplug.modules.module import Module, keeps_methods
 
 
 class Optimizer:
@@ -34,6 +36,12 @@ class Optimizer:
         """Return the constructor arguments (besides the module) that rebuild this optimizer."""
         return {}
 
+    def kernel_update(self) -> Update | None:
+        """Describe ``step`` as a backend update kernel on this optimizer's state, one array
+        per parameter of the module, or None (the default): a training plan then calls
+        ``step`` and ``zero_gradients`` from Python after every batch."""
+        return None
+
     @property
     def backend(self) -> Backend:
         """The backend the updates run on (the current one)."""
@@ -45,6 +53,9 @@ class Optimizer:
     def __repr__(self) -> str:
         args = ", ".join(f"{key}={value!r}" for key, value in self.config().items())
         return f"{type(self).__name__}({args})"
+
+
+registry.accepts("optimizers", Optimizer)
 
 
 def _check_positive(owner: str, name: str, value: float, *, allow_zero: bool = False) -> float:
@@ -81,6 +92,11 @@ class SGD(Optimizer):
 
     def config(self) -> dict[str, Any]:
         return {"learning_rate": self.learning_rate, "momentum": self.momentum}
+
+    def kernel_update(self) -> Update | None:
+        if not keeps_methods(self, SGD, "step", "zero_gradients"):
+            return None
+        return Update("sgd", self.config(), [self.velocities])
 
 
 class Adam(Optimizer):
@@ -126,3 +142,46 @@ class Adam(Optimizer):
             "beta2": self.beta2,
             "epsilon": self.epsilon,
         }
+
+    def kernel_update(self) -> Update | None:
+        if not keeps_methods(self, Adam, "step", "zero_gradients"):
+            return None
+        numbers = {**self.config(), "step": self.steps}
+        return Update("adam", numbers, [self.m, self.v], taken=self._count_steps)
+
+    def _count_steps(self, steps: int) -> None:
+        self.steps += steps
+
+
+class RMSprop(Optimizer):
+    """RMSprop (Tieleman & Hinton, 2012): each step divided by a running root mean square
+    of the gradients, ``mean_square = decay * mean_square + (1 - decay) * grad**2``,
+    ``param -= learning_rate * grad / (sqrt(mean_square) + epsilon)``."""
+
+    def __init__(
+        self,
+        module: Module,
+        learning_rate: float = 0.001,
+        decay: float = 0.9,
+        epsilon: float = 1e-7,
+    ) -> None:
+        super().__init__(module)
+        self.learning_rate = _check_positive("RMSprop", "learning_rate", learning_rate)
+        self.decay = _check_fraction("RMSprop", "decay", decay)
+        self.epsilon = _check_positive("RMSprop", "epsilon", epsilon)
+        self.mean_squares = self._state()
+
+    def step(self) -> None:
+        params, grads = self.module.parameters(), self.module.gradients()
+        for param, grad, mean_square in zip(params, grads, self.mean_squares, strict=True):
+            self.backend.rmsprop_step(
+                param, grad, mean_square, self.learning_rate, self.decay, self.epsilon
+            )
+
+    def config(self) -> dict[str, Any]:
+        return {"learning_rate": self.learning_rate, "decay": self.decay, "epsilon": self.epsilon}
+
+    def kernel_update(self) -> Update | None:
+        if not keeps_methods(self, RMSprop, "step", "zero_gradients"):
+            return None
+        return Update("rmsprop", self.config(), [self.mean_squares])

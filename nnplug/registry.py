@@ -39,14 +39,25 @@ _KINDS = {
 }
 
 
-def _base_classes() -> dict[str, type]:
-    # Imported here: the component modules themselves import the registry's users.
-    from nnplug.backends.base import Backend
-    from nnplug.losses import Loss
-    from nnplug.modules.module import Module
-    from nnplug.optimizers import Optimizer
+_BASES: dict[str, type] = {}
 
-    return {"layers": Module, "losses": Loss, "optimizers": Optimizer, "backends": Backend}
+
+def accepts(kind: str, base: type) -> None:
+    """Declare ``base`` as the class every component of ``kind`` must subclass.
+
+    Each base class declares itself where it is defined, so this module needs to import
+    none of them and stays at the bottom of the package.
+    """
+    if kind not in _KINDS:
+        raise ValueError(f"unknown kind of component {kind!r}; expected one of {sorted(_KINDS)}")
+    _BASES[kind] = base
+
+
+def _base_classes() -> dict[str, type]:
+    missing = sorted(set(_KINDS) - set(_BASES))
+    if missing:
+        raise RuntimeError(f"no base class was declared for {', '.join(missing)}")
+    return _BASES
 
 
 _cache: tuple[plugins.PluginHost, int, dict[str, dict[str, Registration]]] | None = None

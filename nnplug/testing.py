@@ -290,16 +290,25 @@ def check_layer(name: str) -> Report:
 
 
 def _check_layer_example(checker: _Checker, spec: dict[str, Any]) -> None:
+    """Checks in both modes; random draws are replayed so that training mode is checkable."""
     built: list[Module] = []
     if not checker.run("build", lambda: built.append(build(spec))):
         return
     (module,) = built
     inputs = _inputs(module, np.float32)
-    checker.run("contract", lambda: _layer_contract(module, inputs))
-    checker.run("gradient (float64)", lambda: _layer_gradient(spec))
-    _run_parity(checker, lambda backend: _layer_parity(module, inputs, backend))
+    for training, mode in ((False, "eval"), (True, "training")):
+        module.train(training)
+        checker.run(f"contract ({mode})", lambda: _layer_contract(module, inputs))
+        checker.run(
+            f"gradient (float64, {mode})", lambda t=training: _layer_gradient(spec, training=t)
+        )
+        _run_parity(
+            checker, lambda backend: _layer_parity(module, inputs, backend), suffix=f" ({mode})"
+        )
+    module.eval()
     checker.run("spec round trip", lambda: _layer_round_trip(module, inputs))
     checker.run("save/load", lambda: _layer_save_load(module, inputs))
+    checker.run("mode not saved", lambda: _layer_mode_not_saved(module))
 
 
 def _inputs(module: Module, dtype: type) -> np.ndarray:
@@ -338,8 +347,8 @@ def _layer_contract(module: Module, inputs: np.ndarray) -> None:
             )
 
 
-def _layer_gradient(spec: dict[str, Any]) -> None:
-    module = build(_with_dtype(spec, registry.layers, "float64"))
+def _layer_gradient(spec: dict[str, Any], *, training: bool) -> None:
+    module = build(_with_dtype(spec, registry.layers, "float64")).train(training)
     not_float64 = [p.dtype for p in module.parameters() if p.dtype != np.float64]
     if not_float64:
         raise _Failed(
@@ -351,14 +360,16 @@ def _layer_gradient(spec: dict[str, Any]) -> None:
         outputs = np.asarray(module.forward(inputs.copy()))
         if outputs.dtype != np.float64:
             raise _Failed(f"forward returned {outputs.dtype} for float64 inputs")
-        mismatches = gradcheck.check_module(module, inputs)
+        mismatches = gradcheck.check_module(module, inputs, replay=training)
     if mismatches:
         raise _Failed("; ".join(str(m) for m in mismatches))
 
 
 def _layer_parity(module: Module, inputs: np.ndarray, backend: str) -> None:
+    replay = gradcheck.replayer(module)
     with use_backend(_reference()):
         expected = _forward_backward(module, inputs)
+    replay()
     with use_backend(backend):
         actual = _forward_backward(module, inputs)
     names = ["output", "input gradient"] + [f"gradient {i}" for i in range(len(expected) - 2)]
@@ -373,6 +384,7 @@ def _layer_round_trip(module: Module, inputs: np.ndarray) -> None:
     if spec_of(rebuilt) != spec:
         raise _Failed(f"build({spec!r}) describes itself as {spec_of(rebuilt)!r}")
     _copy_parameters(module, rebuilt)
+    rebuilt.train(module.training)
     with use_backend(_reference()):
         _compare_all(["output"], [rebuilt.forward(inputs)], [module.forward(inputs)], "rebuilt")
 
@@ -389,8 +401,19 @@ def _layer_save_load(module: Module, inputs: np.ndarray) -> None:
     ):
         if saved.dtype != restored.dtype or not np.array_equal(saved, restored):
             raise _Failed(f"parameter {index} changed through save/load")
+    loaded.train(module.training)
     with use_backend(_reference()):
         _compare_all(["output"], [loaded.forward(inputs)], [module.forward(inputs)], "loaded")
+
+
+def _layer_mode_not_saved(module: Module) -> None:
+    module.eval()
+    with tempfile.TemporaryDirectory() as directory:
+        path = Path(directory) / "model.nnp"
+        save(module, path)
+        loaded = load(path)
+    if not loaded.training:
+        raise _Failed("saved in eval mode, it loads in eval mode: the mode must not be saved")
 
 
 def _copy_parameters(source: Module, target: Module) -> None:
@@ -579,6 +602,13 @@ def _kernel_cases(dtype: np.dtype) -> dict[str, list[_Case]]:
         "adam_step": [
             (f"step {step}", (*adam_buffers(), 0.01, 0.9, 0.999, 1e-8, step)) for step in (1, 7)
         ],
+        "rmsprop_step": [("", (array(4, 5), array(4, 5), np.abs(array(4, 5)), 0.01, 0.9, 1e-7))],
+        "squared_error": [("", (array(3, 4), array(3, 4)))],
+        "squared_error_grad": [("", (array(3, 4), array(3, 4), 2 / 12))],
+        "dropout_forward": [(f"rate {rate}", (array(3, 5), rate, 12345, 7)) for rate in (0.0, 0.3)],
+        "dropout_backward": [
+            ("", (np.where(array(3, 5) > 0, 2.0, 0.0).astype(dtype), array(3, 5)))
+        ],
     }
 
 
@@ -607,7 +637,9 @@ def _kernel_parity(backend: Backend, reference: Backend | None, kernel: str) -> 
             _kernel_invariants(kernel, actual, args, where)
             if reference is not None:
                 expected = _call_kernel(reference, kernel, args)
-                names = ["result"] + [f"argument {i} after the call" for i in range(len(args))]
+                results = len(expected) - len(args)
+                names = [f"result {i}" if results > 1 else "result" for i in range(results)]
+                names += [f"argument {i} after the call" for i in range(len(args))]
                 names = [f"{name} ({where})" for name in names]
                 _compare_all(names, actual, expected, backend.name, dtype)
     if reference is None:
@@ -618,7 +650,8 @@ def _call_kernel(backend: Backend, kernel: str, args: tuple[Any, ...]) -> list[A
     """Call ``kernel`` on copies of ``args``; return its result and the arguments afterwards."""
     copies = copy.deepcopy(args)
     result = getattr(backend, kernel)(*copies)
-    return [result, *copies]
+    results = list(result) if isinstance(result, tuple) else [result]
+    return [*results, *copies]
 
 
 def _kernel_invariants(kernel: str, actual: list[Any], args: tuple[Any, ...], where: str) -> None:
@@ -636,15 +669,15 @@ def _kernel_invariants(kernel: str, actual: list[Any], args: tuple[Any, ...], wh
 # --- comparing --------------------------------------------------------------------------------
 
 
-def _run_parity(checker: _Checker, check_one: Callable[[str], None]) -> None:
+def _run_parity(checker: _Checker, check_one: Callable[[str], None], suffix: str = "") -> None:
     """Run ``check_one(backend)`` as a check for every installed backend but the reference."""
     if REFERENCE_BACKEND not in registry.backends:
         reason = f"the {REFERENCE_BACKEND!r} reference backend is not installed"
-        checker.run("parity", lambda: _skip(reason))
+        checker.run(f"parity{suffix}", lambda: _skip(reason))
         return
     for backend in registry.backends:
         if backend != REFERENCE_BACKEND:
-            checker.run(f"parity {backend}", lambda backend=backend: check_one(backend))
+            checker.run(f"parity {backend}{suffix}", lambda backend=backend: check_one(backend))
 
 
 def _reference() -> str | Backend:

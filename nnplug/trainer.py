@@ -5,20 +5,23 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Literal
 
 import numpy as np
 from tqdm import tqdm
 
 from nnplug.backends import current_backend
+from nnplug.backends.base import PlanRunner
 from nnplug.errors import TrainingDivergedError
-from nnplug.fused import MlpPlan, mlp_plan
 from nnplug.losses import CrossEntropy, Loss
 from nnplug.modules.layout import as_float_array
 from nnplug.modules.module import Module
 from nnplug.modules.sequential import Sequential
 from nnplug.modules.softmax import Softmax
 from nnplug.optimizers import Optimizer
+from nnplug.planner import training_plan
+from nnplug.registry import layers
 from nnplug.rng import generator as default_generator
 
 EpochCallback = Callable[[int, float], None]
@@ -58,35 +61,74 @@ def train(
     if on_nonfinite not in ("raise", "warn"):
         raise ValueError(f"on_nonfinite must be 'raise' or 'warn', got {on_nonfinite!r}")
     generator = rng if rng is not None else default_generator()
-    plan = mlp_plan(module, loss, optimizer)
     errors: list[float] = []
-    for epoch in range(1, epochs + 1):
-        order = generator.permutation(len(x)) if shuffle else None
-        bar = _progress_bar(progress, len(x), batch_size, epoch, epochs)
-        try:
-            outcome = _fused_epoch(plan, x, y, order, batch_size, bar)
-            if outcome is None:
-                outcome = _layer_by_layer_epoch(
-                    module, loss, optimizer, x, y, order, batch_size, bar
+    with _mode(module, training=True):
+        for epoch in range(1, epochs + 1):
+            order = generator.permutation(len(x)) if shuffle else None
+            bar = _progress_bar(progress, len(x), batch_size, epoch, epochs)
+            try:
+                outcome = _epoch(module, loss, optimizer, x, y, order, batch_size, bar)
+            except BaseException:
+                # An interrupted batch must not leave gradients for the next train() to apply.
+                optimizer.zero_gradients()
+                raise
+            finally:
+                if bar is not None:
+                    bar.close()
+            total, diverged = outcome
+            if diverged is not None:
+                batch, value = diverged
+                _report_nonfinite(
+                    module, x, order, batch, batch_size, value, epoch, optimizer, on_nonfinite
                 )
-        finally:
-            if bar is not None:
-                bar.close()
-        total, diverged = outcome
-        if diverged is not None:
-            _report_nonfinite(*diverged, epoch, optimizer, on_nonfinite)
-            return errors
-        error = total / len(x)
-        errors.append(error)
-        if verbose:
-            print(f"{epoch}/{epochs} error={error:.5f}")
-        if callback is not None:
-            callback(epoch, error)
+                return errors
+            error = total / len(x)
+            errors.append(error)
+            if verbose:
+                print(f"{epoch}/{epochs} error={error:.5f}")
+            if callback is not None:
+                callback(epoch, error)
     return errors
+
+
+@contextmanager
+def _mode(module: Module, *, training: bool) -> Iterator[None]:
+    """Put ``module`` in training or evaluation mode, and restore the mode it was in."""
+    was_training = module.training
+    module.train(training)
+    try:
+        yield
+    finally:
+        module.train(was_training)
 
 
 EpochOutcome = tuple[float, "tuple[int, float | None] | None"]
 """The sum of batch losses times batch sizes, and (batch number, loss) if a loss diverged."""
+
+
+def _epoch(
+    module: Module,
+    loss: Loss,
+    optimizer: Optimizer,
+    x: np.ndarray,
+    y: np.ndarray,
+    order: np.ndarray | None,
+    batch_size: int,
+    bar: tqdm | None,
+) -> EpochOutcome:
+    """One epoch on the backend's training plan when it has one, else layer by layer."""
+    runner = _plan_runner(module, loss, optimizer, x, y)
+    if runner is not None:
+        return _planned_epoch(runner, x, y, order, batch_size, bar)
+    return _layer_by_layer_epoch(module, loss, optimizer, x, y, order, batch_size, bar)
+
+
+def _plan_runner(
+    module: Module, loss: Loss, optimizer: Optimizer, x: np.ndarray, y: np.ndarray
+) -> PlanRunner | None:
+    # Built afresh each epoch: a schedule may have changed the learning rate in between.
+    plan = training_plan(module, loss, optimizer, x.shape[1], y.shape[1])
+    return current_backend().plan_runner(plan) if plan is not None else None
 
 
 def _layer_by_layer_epoch(
@@ -114,43 +156,34 @@ def _layer_by_layer_epoch(
     return total, None
 
 
-def _fused_epoch(
-    plan: MlpPlan | None,
+def _planned_epoch(
+    runner: PlanRunner,
     x: np.ndarray,
     y: np.ndarray,
     order: np.ndarray | None,
     batch_size: int,
     bar: tqdm | None,
-) -> EpochOutcome | None:
-    """Run the epoch through the backend's fused MLP kernel; None if it has none or can't."""
-    if plan is None or x.shape[1] != plan.input_size or y.shape[1] != plan.output_size:
-        return None
-    backend = current_backend()
+) -> EpochOutcome:
     x32 = np.ascontiguousarray(x, dtype=np.float32)
     y32 = np.ascontiguousarray(y, dtype=np.float32)
     # Chunks of whole batches keep the progress bar moving and Ctrl-C responsive.
-    chunk = batch_size * max(1, _FUSED_CHUNK_SAMPLES // batch_size)
+    chunk = batch_size * max(1, _PLAN_CHUNK_SAMPLES // batch_size)
     total = 0.0
     for start in range(0, len(x32), chunk):
         stop = min(start + chunk, len(x32))
         if order is None:
-            result = backend.mlp_sgd_epoch(plan, x32[start:stop], y32[start:stop], None, batch_size)
+            outcome = runner.run(x32[start:stop], y32[start:stop], None, batch_size)
         else:
-            result = backend.mlp_sgd_epoch(plan, x32, y32, order[start:stop], batch_size)
-        if result is None:
-            if start == 0:
-                return None
-            raise RuntimeError(f"{backend!r} stopped offering its fused path mid-epoch")
-        loss_sum, stopped = result
-        total += loss_sum
-        if stopped is not None:
-            return total, (start // batch_size + stopped + 1, None)
+            outcome = runner.run(x32, y32, order[start:stop], batch_size)
+        total += outcome.loss_sum
+        if outcome.diverged:
+            return total, (start // batch_size + outcome.batches + 1, None)
         if bar is not None:
             bar.update(math.ceil((stop - start) / batch_size))
     return total, None
 
 
-_FUSED_CHUNK_SAMPLES = 4096
+_PLAN_CHUNK_SAMPLES = 4096
 
 
 def _progress_bar(
@@ -188,18 +221,22 @@ def evaluate(
 ) -> float:
     """Return the mean loss of ``module`` over the samples (same figure as the article's loop)."""
     x, y = _training_arrays(x_test, y_test)
-    total = sum(
-        loss.loss(yb, module.forward(xb)) * len(xb)
-        for xb, yb in _batches(x, y, _positive_int("batch_size", batch_size), None)
-    )
+    batch_size = _positive_int("batch_size", batch_size)
+    with _mode(module, training=False):
+        total = sum(
+            loss.loss(yb, module.forward(xb)) * len(xb)
+            for xb, yb in _batches(x, y, batch_size, None)
+        )
     return total / len(x)
 
 
 def predict(module: Module, x: np.ndarray, batch_size: int = 1024) -> np.ndarray:
-    """Return the outputs of ``module`` for every sample, as rows ``(N, outputs)``."""
+    """Return the outputs of ``module`` for every sample, as rows ``(N, outputs)``, computed in
+    evaluation mode (the mode the module was in is restored)."""
     rows = _as_samples(x, "x")
     batch_size = _positive_int("batch_size", batch_size)
-    parts = [module.forward(rows[i : i + batch_size]) for i in range(0, len(rows), batch_size)]
+    with _mode(module, training=False):
+        parts = [module.forward(rows[i : i + batch_size]) for i in range(0, len(rows), batch_size)]
     return np.concatenate(parts) if parts else np.empty((0, 0), dtype=np.float32)
 
 
@@ -259,15 +296,60 @@ def _positive_int(name: str, value: int) -> int:
 
 
 def _report_nonfinite(
-    batch: int, value: float | None, epoch: int, optimizer: Optimizer, mode: str
+    module: Module,
+    x: np.ndarray,
+    order: np.ndarray | None,
+    batch: int,
+    batch_size: int,
+    value: float | None,
+    epoch: int,
+    optimizer: Optimizer,
+    mode: str,
 ) -> None:
     rate = getattr(optimizer, "learning_rate", None)
     hint = f" (learning_rate={rate}); try a smaller one" if rate is not None else ""
     loss = f"is {value}" if value is not None else "is not finite"
+    start = (batch - 1) * batch_size
+    index = (
+        order[start : start + batch_size] if order is not None else slice(start, start + batch_size)
+    )
+    culprit = _first_nonfinite_part(module, x[index])
+    where = f" {culprit}." if culprit else ""
     message = (
-        f"training diverged: the loss {loss} at epoch {epoch}, batch {batch}{hint}. "
+        f"training diverged: the loss {loss} at epoch {epoch}, batch {batch}{hint}.{where} "
         "Training stopped."
     )
     if mode == "raise":
         raise TrainingDivergedError(message)
     warnings.warn(message, RuntimeWarning, stacklevel=3)
+
+
+def _first_nonfinite_part(module: Module, rows: np.ndarray) -> str | None:
+    """Say which part went wrong first: the first whose parameters are not finite (the
+    previous update made them so), else the first whose outputs on the batch are not."""
+    parts = module.children() or [module]
+    for part in parts:
+        if any(not np.isfinite(param).all() for param in part.parameters()):
+            return (
+                f"The parameters of {_describe(part)} are no longer finite: its gradient did "
+                "not stay finite (check its backward if it is your own layer)"
+            )
+    if len(parts) < 2:
+        return None
+    with _mode(module, training=False), np.errstate(all="ignore"):
+        for part in parts:
+            try:
+                rows = part.forward(rows)
+            except Exception:
+                return None
+            if not np.isfinite(rows).all():
+                return f"{_describe(part)} gave outputs that are not finite"
+    return None
+
+
+def _describe(part: Module) -> str:
+    """A part's repr, with the plugin that provided it if it is not nnplug's own."""
+    name = layers.name_of(type(part))
+    if name is None or layers.provider(name).distribution == "nnplug":
+        return repr(part)
+    return f"{part!r} (layer {name!r} of {layers.provider(name).describe()})"

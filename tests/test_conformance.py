@@ -183,14 +183,17 @@ def test_linear_is_checked_with_its_examples():
     report = testing.check_layer("linear")
     examples = {result.example for result in report}
     assert examples == {"input_size=4, output_size=3", 'input_size=3, output_size=2, init="he"'}
-    assert ("linear", "gradient (float64)") in {(r.component, r.check) for r in report}
+    checks = {(r.component, r.check) for r in report}
+    for mode in ("eval", "training"):
+        assert ("linear", f"gradient (float64, {mode})") in checks
+        assert ("linear", f"contract ({mode})") in checks
 
 
 def test_a_second_backend_is_compared_with_the_reference():
     with registered("twin-plugin", nnplug_backends={"twin": TwinBackend}):
         report = testing.check_plugins()
     assert report.passed, "\n".join(map(str, report.failures))
-    parity = {(r.kind, r.component) for r in report if r.check == "parity twin"}
+    parity = {(r.kind, r.component) for r in report if r.check.startswith("parity twin")}
     assert {("layer", "softmax"), ("loss", "mse"), ("optimizer", "sgd")} <= parity
 
 
@@ -202,8 +205,11 @@ def test_a_wrong_backward_fails_the_gradient_check():
         report = testing.check_plugin("bad-plugin")
         with pytest.raises(AssertionError) as caught:
             testing.assert_plugin_conforms("bad-plugin")
-    assert failures(report) == {("wrong_tanh", "gradient (float64)")}
-    assert "layer 'wrong_tanh': gradient (float64): WrongTanh(): input gradient" in str(
+    assert failures(report) == {
+        ("wrong_tanh", "gradient (float64, eval)"),
+        ("wrong_tanh", "gradient (float64, training)"),
+    }
+    assert "layer 'wrong_tanh': gradient (float64, eval): WrongTanh(): input gradient" in str(
         caught.value
     )
 
@@ -211,19 +217,22 @@ def test_a_wrong_backward_fails_the_gradient_check():
 def test_a_wrong_parameter_gradient_fails_the_gradient_check():
     with registered("bad-plugin", nnplug_layers={"scale": Scale, "bad_scale": WrongScaleGrad}):
         report = testing.check_plugin("bad-plugin")
-    assert failures(report) == {("bad_scale", "gradient (float64)")}
-    (failure,) = report.failures
+    assert failures(report) == {
+        ("bad_scale", "gradient (float64, eval)"),
+        ("bad_scale", "gradient (float64, training)"),
+    }
+    failure = report.failures[0]
     assert "gradient of parameter 0" in failure.detail and failure.example == "w=0.5"
 
 
 @pytest.mark.parametrize(
     ("cls", "check", "detail"),
     [
-        (NoDtypeScale, "gradient (float64)", "must take a 'dtype' argument"),
+        (NoDtypeScale, "gradient (float64, eval)", "must take a 'dtype' argument"),
         (Forgetful, "spec round trip", "output: rebuilt differs from the reference"),
         (NeedsArguments, "build", "missing a required argument: 'size'"),
         (BadExamples, "examples", "check_examples must be a list of dicts"),
-        (Exploding, "contract", "FloatingPointError: exploded"),
+        (Exploding, "contract (eval)", "FloatingPointError: exploded"),
     ],
 )
 def test_broken_layers_fail_the_check_they_break(cls, check, detail):
@@ -252,7 +261,10 @@ def test_a_wrong_backend_kernel_fails_and_so_does_parity_with_it():
         layer_report = testing.check_layer("softmax")
     assert failures(backend_report) == {("unnormalised", "kernel softmax")}
     assert "rows do not sum to 1" in backend_report.failures[0].detail
-    assert failures(layer_report) == {("softmax", "parity unnormalised")}
+    assert failures(layer_report) == {
+        ("softmax", "parity unnormalised (eval)"),
+        ("softmax", "parity unnormalised (training)"),
+    }
 
 
 def test_an_unknown_plugin_is_a_failure_listing_the_known_ones():

@@ -16,7 +16,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 CSRC = ROOT / "csrc"
-PUBLIC_HEADERS = ["nnplug_kernels.h", "nnplug_mlp.h"]
+PUBLIC_HEADERS = ["nnplug_kernels.h", "nnplug_plan.h"]
 
 
 def test_extension_is_built_and_imports():

@@ -131,11 +131,11 @@ def test_unknown_names_list_the_known_ones_and_suggest_a_close_one(host):
     message = str(caught.value)
     assert "no layer named 'lineer'" in message
     assert "Did you mean 'linear'?" in message
-    assert "Available: linear, relu, sequential, sigmoid, softmax, tanh." in message
+    assert "Available: dropout, linear, relu, sequential, sigmoid, softmax, tanh." in message
     assert isinstance(caught.value, KeyError)
     with pytest.raises(errors.UnknownLossError, match="Did you mean 'mse'"):
         registry.losses["mes"]
-    with pytest.raises(errors.UnknownOptimizerError, match="Available: adam, sgd"):
+    with pytest.raises(errors.UnknownOptimizerError, match="Available: adam, rmsprop, sgd"):
         registry.optimizers["zzz"]
 
 

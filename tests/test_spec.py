@@ -112,7 +112,7 @@ def test_sequentials_nest():
             {"type": "linear", "input_size": 3},
             SpecError,
             r"^spec \(layer 'linear'\): missing a required argument: 'output_size'; "
-            r"it takes the arguments input_size, output_size, init, dtype",
+            r"it takes the arguments input_size, output_size, xavier, init, dtype",
         ),
         (
             {"type": "sequential", "layers": [{"type": "tanh", "slope": 2}]},

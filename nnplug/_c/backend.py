@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 from nnplug_numpy.backend import NumpyBackend
 
-from nnplug._c import activations, matmul, optim, softmax
+from nnplug._c import activations, dropout, matmul, optim, softmax
 from nnplug._c._checks import FLOAT32, OverlapError
-from nnplug.backends.base import ACTIVATION_KINDS, ActivationKind
-
-if TYPE_CHECKING:
-    from nnplug.fused import MlpPlan
+from nnplug.backends.base import ACTIVATION_KINDS, ActivationKind, PlanRunner
+from nnplug.backends.plan import TrainingPlan
 
 _contiguous = np.ascontiguousarray
 
@@ -186,17 +182,62 @@ class CBackend(NumpyBackend):
                 pass
         super().adam_step(param, grad, m, v, learning_rate, beta1, beta2, epsilon, step)
 
-    # --- optional fused paths -----------------------------------------------------------
-
-    def mlp_sgd_epoch(
+    def rmsprop_step(
         self,
-        plan: MlpPlan,
-        x: np.ndarray,
-        targets: np.ndarray,
-        order: np.ndarray | None,
-        batch_size: int,
-    ) -> tuple[float, int | None] | None:
-        """Train ``plan`` over ``x`` in one call to the fused C trainer (csrc/mlp.c)."""
-        from nnplug._c import mlp  # imported on first use: only the article-shaped models need it
+        param: np.ndarray,
+        grad: np.ndarray,
+        mean_square: np.ndarray,
+        learning_rate: float,
+        decay: float,
+        epsilon: float,
+    ) -> None:
+        if (
+            _updatable(param)
+            and _updatable(mean_square)
+            and _float32(grad)
+            and param.shape == grad.shape == mean_square.shape
+        ):
+            try:
+                optim.rmsprop_step(
+                    param, _contiguous(grad), mean_square, learning_rate, decay, epsilon
+                )
+                return
+            except OverlapError:
+                pass
+        super().rmsprop_step(param, grad, mean_square, learning_rate, decay, epsilon)
 
-        return mlp.mlp_sgd_epoch(plan, x, targets, order, batch_size)
+    # --- losses -------------------------------------------------------------------------
+
+    def squared_error(self, predictions: np.ndarray, targets: np.ndarray) -> float:
+        if _float32(predictions) and _float32(targets) and predictions.shape == targets.shape:
+            return softmax.squared_error(_contiguous(predictions), _contiguous(targets))
+        return super().squared_error(predictions, targets)
+
+    def squared_error_grad(
+        self, predictions: np.ndarray, targets: np.ndarray, scale: float
+    ) -> np.ndarray:
+        if _float32(predictions) and _float32(targets) and predictions.shape == targets.shape:
+            return softmax.squared_error_grad(_contiguous(predictions), _contiguous(targets), scale)
+        return super().squared_error_grad(predictions, targets, scale)
+
+    # --- dropout --------------------------------------------------------------------------
+
+    def dropout_forward(
+        self, x: np.ndarray, rate: float, key: int, counter: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        if _float32(x):
+            return dropout.dropout_forward(_contiguous(x), rate, key, counter)
+        return super().dropout_forward(x, rate, key, counter)
+
+    def dropout_backward(self, mask: np.ndarray, output_grad: np.ndarray) -> np.ndarray:
+        if _float32(mask) and _float32(output_grad) and mask.shape == output_grad.shape:
+            return dropout.dropout_backward(_contiguous(mask), _contiguous(output_grad))
+        return super().dropout_backward(mask, output_grad)
+
+    # --- training plans -----------------------------------------------------------------
+
+    def plan_runner(self, plan: TrainingPlan) -> PlanRunner | None:
+        """Run ``plan`` in csrc/plan.c, one C call per run of batches."""
+        from nnplug._c.plan import CPlanRunner
+
+        return CPlanRunner.build(plan)

@@ -1,4 +1,4 @@
-"""Wrappers of csrc/optim.c: SGD with momentum and Adam updates, in place, in float32."""
+"""Wrappers of csrc/optim.c: SGD with momentum, Adam and RMSprop updates, in place, in float32."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import numpy as np
 from nnplug._c._checks import ensure, no_overlap, out_pointer, pointer, require_float32
 from nnplug._native import lib
 
-__all__ = ["adam_step", "sgd_step"]
+__all__ = ["adam_step", "rmsprop_step", "sgd_step"]
 
 
 def sgd_step(
@@ -73,3 +73,30 @@ def adam_step(
         int(step),
     )
     ensure(status, "nnp_adam_step")
+
+
+def rmsprop_step(
+    param: np.ndarray,
+    grad: np.ndarray,
+    mean_square: np.ndarray,
+    learning_rate: float,
+    decay: float,
+    epsilon: float,
+) -> None:
+    """In place, one RMSprop update."""
+    require_float32("rmsprop_step: param", param, writable=True)
+    require_float32("rmsprop_step: grad", grad, shape=param.shape)
+    require_float32("rmsprop_step: mean_square", mean_square, shape=param.shape, writable=True)
+    no_overlap("rmsprop_step", "param", param, "grad", grad)
+    no_overlap("rmsprop_step", "param", param, "mean_square", mean_square)
+    no_overlap("rmsprop_step", "mean_square", mean_square, "grad", grad)
+    status = lib.nnp_rmsprop_step(
+        param.size,
+        out_pointer(param),
+        pointer(grad),
+        out_pointer(mean_square),
+        float(learning_rate),
+        float(decay),
+        float(epsilon),
+    )
+    ensure(status, "nnp_rmsprop_step")

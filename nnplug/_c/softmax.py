@@ -1,4 +1,5 @@
-"""Wrappers of csrc/softmax.c: softmax, its backward pass, and cross-entropy, in float32."""
+"""Wrappers of csrc/softmax.c: softmax, its backward pass, cross-entropy and squared error, in
+float32."""
 
 from __future__ import annotations
 
@@ -7,7 +8,14 @@ import numpy as np
 from nnplug._c._checks import ensure, out_pointer, pointer, require_float32, same_shape
 from nnplug._native import ffi, lib
 
-__all__ = ["cross_entropy", "softmax", "softmax_backward", "softmax_cross_entropy_grad"]
+__all__ = [
+    "cross_entropy",
+    "softmax",
+    "softmax_backward",
+    "softmax_cross_entropy_grad",
+    "squared_error",
+    "squared_error_grad",
+]
 
 
 def softmax(x: np.ndarray) -> np.ndarray:
@@ -58,4 +66,32 @@ def softmax_cross_entropy_grad(probs: np.ndarray, targets: np.ndarray, scale: fl
         1, size, pointer(probs), size, pointer(targets), size, float(scale), out_pointer(dx), size
     )
     ensure(status, "nnp_softmax_cross_entropy_grad")
+    return dx
+
+
+def squared_error(predictions: np.ndarray, targets: np.ndarray) -> float:
+    """Return ``sum((predictions - targets) ** 2)`` over all entries, any shape."""
+    require_float32("squared_error: predictions", predictions)
+    require_float32("squared_error: targets", targets)
+    same_shape("squared_error", predictions, targets, "predictions and targets")
+    loss = ffi.new("double *")
+    size = predictions.size
+    status = lib.nnp_squared_error(
+        1, size, pointer(predictions), size, pointer(targets), size, loss
+    )
+    ensure(status, "nnp_squared_error")
+    return float(loss[0])
+
+
+def squared_error_grad(predictions: np.ndarray, targets: np.ndarray, scale: float) -> np.ndarray:
+    """Return ``(predictions - targets) * scale``."""
+    require_float32("squared_error_grad: predictions", predictions)
+    require_float32("squared_error_grad: targets", targets)
+    same_shape("squared_error_grad", predictions, targets, "predictions and targets")
+    dx = np.empty_like(predictions)
+    size = predictions.size
+    status = lib.nnp_squared_error_grad(
+        1, size, pointer(predictions), size, pointer(targets), size, scale, out_pointer(dx), size
+    )
+    ensure(status, "nnp_squared_error_grad")
     return dx

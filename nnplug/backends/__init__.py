@@ -1,7 +1,9 @@
 """Choosing the backend that layers, losses and optimizers compute on.
 
 The default is ``$NNPLUG_BACKEND`` if set, else the C backend when its extension is built,
-else the NumPy backend (with one warning saying the extension is missing).
+else the NumPy backend (with one warning saying the extension is missing). ``set_backend``
+changes it for the whole process; ``use_backend`` overrides it inside a ``with`` block for
+the current thread or async task only (a ``contextvars.ContextVar``).
 """
 
 from __future__ import annotations
@@ -10,9 +12,11 @@ import os
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 
 from nnplug.backends.base import ACTIVATION_KINDS, ActivationKind, Backend
 from nnplug.errors import UnknownBackendError
+from nnplug.registry import backends
 
 __all__ = [
     "ACTIVATION_KINDS",
@@ -25,15 +29,14 @@ __all__ = [
 ]
 
 _instances: dict[type, Backend] = {}
-_current: Backend | None = None
+_process_default: Backend | None = None
+_override: ContextVar[Backend | None] = ContextVar("nnplug_backend", default=None)
 
 
 def get_backend(name: str | Backend) -> Backend:
     """Return the backend registered under ``name`` (a Backend instance is returned as is)."""
     if isinstance(name, Backend):
         return name
-    from nnplug.registry import backends
-
     cls = backends[name]
     if cls not in _instances:
         _instances[cls] = cls()
@@ -41,35 +44,36 @@ def get_backend(name: str | Backend) -> Backend:
 
 
 def current_backend() -> Backend:
-    """Return the backend in use, choosing the default on first call."""
-    global _current
-    if _current is None:
-        _current = _default_backend()
-    return _current
+    """Return the backend in use here: the innermost ``use_backend``, else the process's."""
+    global _process_default
+    override = _override.get()
+    if override is not None:
+        return override
+    if _process_default is None:
+        _process_default = _default_backend()
+    return _process_default
 
 
 def set_backend(name: str | Backend) -> Backend:
-    """Make ``name`` (a registered name or a Backend) the backend in use, and return it."""
-    global _current
-    _current = get_backend(name)
-    return _current
+    """Make ``name`` (a registered name or a Backend) the process's backend, and return it."""
+    global _process_default
+    _process_default = get_backend(name)
+    return _process_default
 
 
 @contextmanager
 def use_backend(name: str | Backend) -> Iterator[Backend]:
-    """Use ``name`` as the backend inside a ``with`` block, then restore the previous one."""
-    global _current
-    previous = _current
-    _current = get_backend(name)
+    """Use ``name`` as the backend inside a ``with`` block, in this thread or task only, then
+    restore the one before."""
+    backend = get_backend(name)
+    token = _override.set(backend)
     try:
-        yield _current
+        yield backend
     finally:
-        _current = previous
+        _override.reset(token)
 
 
 def _default_backend() -> Backend:
-    from nnplug.registry import backends
-
     requested = os.environ.get("NNPLUG_BACKEND", "").strip()
     if requested == "c" and "c" not in backends:
         raise UnknownBackendError(

@@ -10,15 +10,30 @@ return new arrays.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING, ClassVar, Literal
+from typing import ClassVar, Literal, Protocol
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from nnplug.fused import MlpPlan
+from nnplug import registry
+from nnplug.backends.plan import PlanOutcome, TrainingPlan
 
 ActivationKind = Literal["tanh", "sigmoid", "relu"]
 ACTIVATION_KINDS: tuple[ActivationKind, ...] = ("tanh", "sigmoid", "relu")
+
+
+class PlanRunner(Protocol):
+    """A training plan made ready to run on one backend."""
+
+    def run(
+        self, x: np.ndarray, targets: np.ndarray, order: np.ndarray | None, batch_size: int
+    ) -> PlanOutcome:
+        """Train over ``x`` in batches of ``batch_size``: sample ``i`` is row ``order[i]``
+        (row ``i`` when ``order`` is None) of the float32 rows ``x`` and ``targets``.
+
+        Computes what the plan's parts would compute one call at a time, batch after
+        batch; stops before changing anything at a batch whose loss is not finite.
+        """
+        ...
 
 
 class Backend(ABC):
@@ -103,26 +118,55 @@ class Backend(ABC):
     ) -> None:
         """In place, one Adam update (Kingma & Ba, with bias correction) at 1-based ``step``."""
 
-    # --- optional fused paths -----------------------------------------------------------
-
-    def mlp_sgd_epoch(
+    @abstractmethod
+    def rmsprop_step(
         self,
-        plan: MlpPlan,
-        x: np.ndarray,
-        targets: np.ndarray,
-        order: np.ndarray | None,
-        batch_size: int,
-    ) -> tuple[float, int | None] | None:
-        """Optionally train an MLP ``plan`` (see ``nnplug.fused``) over ``x`` in batches.
+        param: np.ndarray,
+        grad: np.ndarray,
+        mean_square: np.ndarray,
+        learning_rate: float,
+        decay: float,
+        epsilon: float,
+    ) -> None:
+        """In place: ``mean_square = decay * mean_square + (1 - decay) * grad**2``, then
+        ``param -= learning_rate * grad / (sqrt(mean_square) + epsilon)``."""
 
-        ``x`` and ``targets`` are float32 rows; sample ``i`` is row ``order[i]`` (row ``i``
-        when ``order`` is None). Must compute what the plan's layers, loss and SGD would,
-        batch after batch. Returns ``(loss_sum, stopped_batch)``: the sum of each batch's
-        loss times its size, and the 0-based index of the batch whose loss was not finite
-        (nothing was changed by that batch; None if every loss was finite). The default
-        returns None: no fused path, so the trainer calls the layers one by one.
-        """
+    # --- losses -------------------------------------------------------------------------
+
+    @abstractmethod
+    def squared_error(self, predictions: np.ndarray, targets: np.ndarray) -> float:
+        """Return ``sum((predictions - targets) ** 2)`` over all entries."""
+
+    @abstractmethod
+    def squared_error_grad(
+        self, predictions: np.ndarray, targets: np.ndarray, scale: float
+    ) -> np.ndarray:
+        """Return ``(predictions - targets) * scale``; the mean squared error over ``N``
+        entries has ``scale = 2 / N``."""
+
+    # --- dropout --------------------------------------------------------------------------
+
+    @abstractmethod
+    def dropout_forward(
+        self, x: np.ndarray, rate: float, key: int, counter: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Return ``(x * mask, mask)``: inverted dropout at ``rate``, with the mask that
+        ``key``, ``counter`` and each element's index in ``x`` define (the NumPy backend's
+        ``dropout_mask`` is the definition)."""
+
+    @abstractmethod
+    def dropout_backward(self, mask: np.ndarray, output_grad: np.ndarray) -> np.ndarray:
+        """Return ``output_grad * mask``."""
+
+    # --- training plans -----------------------------------------------------------------
+
+    def plan_runner(self, plan: TrainingPlan) -> PlanRunner | None:
+        """Optionally make ``plan`` ready to run many batches per call; None (the default)
+        means the trainer calls the parts one by one."""
         return None
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name!r}>"
+
+
+registry.accepts("backends", Backend)

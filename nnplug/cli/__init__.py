@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 import nnplug
-from nnplug.cli import check, evaluate, plugins, predict, train
+from nnplug.cli import check, evaluate, export, plugins, predict, train
 from nnplug.datasets import DatasetError
 from nnplug.errors import (
     MissingDependencyError,
@@ -30,7 +30,7 @@ from nnplug.images import ImageError
 
 __all__ = ["build_parser", "main"]
 
-COMMANDS = (train, evaluate, predict, plugins, check)
+COMMANDS = (train, evaluate, predict, export, plugins, check)
 USAGE, RUNTIME = 2, 1
 DEBUG_VARIABLE = "NNPLUG_DEBUG"
 # Errors about what the user gave: a name, a file, a value.

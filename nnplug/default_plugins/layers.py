@@ -15,5 +15,6 @@ def nnplug_layers() -> dict[str, type[modules.Module]]:
         "sigmoid": modules.Sigmoid,
         "relu": modules.ReLU,
         "softmax": modules.Softmax,
+        "dropout": modules.Dropout,
         "sequential": modules.Sequential,
     }

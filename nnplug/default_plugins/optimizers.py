@@ -8,5 +8,5 @@ from nnplug.hookspecs import hookimpl
 
 @hookimpl
 def nnplug_optimizers() -> dict[str, type[optimizers.Optimizer]]:
-    """SGD with momentum and Adam."""
-    return {"sgd": optimizers.SGD, "adam": optimizers.Adam}
+    """SGD with momentum, Adam and RMSprop."""
+    return {"sgd": optimizers.SGD, "adam": optimizers.Adam, "rmsprop": optimizers.RMSprop}

@@ -8,8 +8,9 @@ from typing import ClassVar
 import numpy as np
 
 from nnplug.backends.base import ActivationKind
+from nnplug.backends.plan import KernelStep
 from nnplug.modules.layout import as_float_array
-from nnplug.modules.module import Module
+from nnplug.modules.module import Module, keeps_methods
 
 
 class Activation(Module):
@@ -61,6 +62,11 @@ class BackendActivation(Activation):
         grad = as_float_array(output_grad, self.outputs.dtype, self, "output_grad")
         _check_same_shape(self, grad, self.outputs)
         return _elementwise(self.backend.activation_backward, self.kind, self.outputs, grad)
+
+    def kernel_steps(self) -> list[KernelStep | Module] | None:
+        if not keeps_methods(self, BackendActivation, "forward", "backward"):
+            return None
+        return [KernelStep(self.kind)]
 
 
 class Tanh(BackendActivation):

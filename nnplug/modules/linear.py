@@ -7,11 +7,12 @@ from typing import Any, ClassVar
 import numpy as np
 
 from nnplug.arrays import aligned_zeros
+from nnplug.backends.plan import KernelStep
 from nnplug.modules.layout import Layout, as_rows, grad_as_rows
-from nnplug.modules.module import Module
+from nnplug.modules.module import Module, keeps_methods
 from nnplug.rng import generator as default_generator
 
-INITIALISERS = ("glorot", "he")
+INITIALISERS = ("glorot", "he", "xavier")
 
 
 class Linear(Module):
@@ -19,8 +20,9 @@ class Linear(Module):
 
     ``weights`` is ``(output_size, input_size)`` as in the article, ``bias`` is
     ``(output_size,)``. ``init="glorot"`` (uniform, suited to tanh and sigmoid) or ``"he"``
-    (normal, suited to ReLU); biases start at zero. ``rng`` defaults to nnplug's generator
-    (see ``nnplug.seed``).
+    (normal, suited to ReLU) or ``"xavier"`` (normal scaled by the square root of the
+    fan-in, as the article's ``Linear(..., xavier=True)``; ``xavier=True`` is accepted for
+    it); biases start at zero. ``rng`` defaults to nnplug's generator (see ``nnplug.seed``).
     """
 
     check_examples: ClassVar[list[dict[str, Any]]] = [
@@ -33,10 +35,16 @@ class Linear(Module):
         input_size: int,
         output_size: int,
         *,
-        init: str = "glorot",
+        xavier: bool = False,
+        init: str | None = None,
         dtype: str | np.dtype = "float32",
         rng: np.random.Generator | None = None,
     ) -> None:
+        if not isinstance(xavier, (bool, np.bool_)):
+            raise TypeError(f"Linear: xavier must be True or False, got {xavier!r}")
+        if xavier and init not in (None, "xavier"):
+            raise ValueError(f"Linear: xavier=True asks for init='xavier', but init={init!r}")
+        init = "xavier" if xavier else (init or "glorot")
         for name, size in (("input_size", input_size), ("output_size", output_size)):
             if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
                 raise ValueError(f"Linear: {name} must be a positive integer, got {size!r}")
@@ -62,6 +70,8 @@ class Linear(Module):
         shape = (self.output_size, self.input_size)
         if self.init == "he":
             weights = generator.normal(0.0, np.sqrt(2.0 / self.input_size), size=shape)
+        elif self.init == "xavier":
+            weights = generator.normal(0.0, np.sqrt(1.0 / self.input_size), size=shape)
         else:
             limit = np.sqrt(6.0 / (self.input_size + self.output_size))
             weights = generator.uniform(-limit, limit, size=shape)
@@ -82,6 +92,17 @@ class Linear(Module):
         grad = grad_as_rows(output_grad, self.outputs, self._layout, self)
         self.backend.linear_param_grads(grad, self.inputs, self.weights_grad, self.bias_grad)
         return self._layout.restore(self.backend.linear_input_grad(grad, self.weights))
+
+    def kernel_steps(self) -> list[KernelStep | Module] | None:
+        if self.dtype != np.float32 or not keeps_methods(self, Linear, "forward", "backward"):
+            return None
+        arrays = {
+            "weights": self.weights,
+            "bias": self.bias,
+            "weights_grad": self.weights_grad,
+            "bias_grad": self.bias_grad,
+        }
+        return [KernelStep("linear", arrays, inputs=self.input_size, outputs=self.output_size)]
 
     def parameters(self) -> list[np.ndarray]:
         return [self.weights, self.bias]

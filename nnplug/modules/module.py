@@ -6,7 +6,9 @@ from typing import Any
 
 import numpy as np
 
+from nnplug import registry
 from nnplug.backends import Backend, current_backend
+from nnplug.backends.plan import KernelStep
 
 
 class Module:
@@ -17,7 +19,13 @@ class Module:
     ``gradients()`` and returns the gradient with respect to the inputs. Gradients
     accumulate until the optimizer's ``zero_gradients()`` clears them (the trainer calls
     it after every step).
+
+    ``training`` says whether the module is being trained (True from construction):
+    ``train()`` and ``eval()`` switch it, for the module and every module inside it. Layers
+    that behave differently while training (dropout, say) read it in ``forward``.
     """
+
+    training: bool = True
 
     def forward(self, inputs: np.ndarray) -> np.ndarray:
         """Return the outputs for ``inputs`` and keep what ``backward`` needs."""
@@ -40,6 +48,31 @@ class Module:
         for grad in self.gradients():
             grad.fill(0)
 
+    def children(self) -> list[Module]:
+        """Return the modules directly inside this one (containers override this)."""
+        return []
+
+    def train(self, mode: bool = True) -> Module:
+        """Put this module and every module inside it in training mode (``mode`` False:
+        evaluation mode); return the module."""
+        self.training = bool(mode)
+        for child in self.children():
+            child.train(mode)
+        return self
+
+    def eval(self) -> Module:
+        """Put this module and every module inside it in evaluation mode; return it."""
+        return self.train(False)
+
+    def kernel_steps(self) -> list[KernelStep | Module] | None:
+        """Describe one training step of this module as backend kernels on its own arrays.
+
+        Return None (the default) when it has none: the trainer then calls ``forward`` and
+        ``backward`` from Python, once per batch, between the kernels of the other parts.
+        A container returns its children's steps, with a child that has none in its place.
+        """
+        return None
+
     def config(self) -> dict[str, Any]:
         """Return the constructor arguments that rebuild this module (JSON values)."""
         return {}
@@ -55,3 +88,15 @@ class Module:
     def __repr__(self) -> str:
         args = ", ".join(f"{key}={value!r}" for key, value in self.config().items())
         return f"{type(self).__name__}({args})"
+
+
+registry.accepts("layers", Module)
+
+
+def keeps_methods(obj: object, base: type, *names: str) -> bool:
+    """Whether ``obj``'s class inherits ``names`` from ``base`` unchanged.
+
+    A built-in's kernel description is only true of a subclass that leaves the methods it
+    stands for alone.
+    """
+    return all(getattr(type(obj), name, None) is getattr(base, name) for name in names)

@@ -7,8 +7,10 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from nnplug import registry
+from nnplug.backends.plan import KernelStep
 from nnplug.modules.layout import Layout, as_rows, grad_as_rows
-from nnplug.modules.module import Module
+from nnplug.modules.module import Module, keeps_methods
 
 
 class Sequential(Module):
@@ -43,7 +45,7 @@ class Sequential(Module):
             try:
                 rows = module.forward(rows)
             except Exception as error:
-                _name_the_plugin(error, module, "forward")
+                name_the_plugin(error, module, "forward")
                 raise
         self.outputs = rows
         return self._layout.restore(rows)
@@ -70,9 +72,21 @@ class Sequential(Module):
             try:
                 grad = module.backward(grad)
             except Exception as error:
-                _name_the_plugin(error, module, "backward")
+                name_the_plugin(error, module, "backward")
                 raise
         return grad
+
+    def children(self) -> list[Module]:
+        return list(self.modules)
+
+    def kernel_steps(self) -> list[KernelStep | Module] | None:
+        if not keeps_methods(self, Sequential, "forward", "backward"):
+            return None
+        steps: list[KernelStep | Module] = []
+        for module in self.modules:
+            own = module.kernel_steps()
+            steps.extend(own if own is not None else [module])
+        return steps
 
     def _dtype(self) -> np.dtype | None:
         params = self.parameters()
@@ -98,14 +112,12 @@ class Sequential(Module):
         return f"Sequential([{inner}\n])"
 
 
-def _name_the_plugin(error: Exception, module: Module, method: str) -> None:
+def name_the_plugin(error: BaseException, module: Module, method: str) -> None:
     """Add a note to ``error`` naming the plugin whose layer raised it, if not nnplug's own."""
-    from nnplug.registry import layers
-
-    name = layers.name_of(type(module))
+    name = registry.layers.name_of(type(module))
     if name is None:
         return
-    plugin = layers.provider(name)
+    plugin = registry.layers.provider(name)
     if plugin.distribution == "nnplug" or not hasattr(error, "add_note"):
         return
     note = f"raised in {method}() of layer {name!r}, provided by {plugin.describe()}"

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from nnplug.backends.plan import KernelStep
 from nnplug.modules.layout import Layout, as_rows, grad_as_rows
-from nnplug.modules.module import Module
+from nnplug.modules.module import Module, keeps_methods
 
 
 class Softmax(Module):
@@ -34,3 +35,8 @@ class Softmax(Module):
             raise RuntimeError(f"{self!r}: backward() called before forward()")
         grad = grad_as_rows(output_grad, self.outputs, self._layout, self)
         return self._layout.restore(self.backend.softmax_backward(self.outputs, grad))
+
+    def kernel_steps(self) -> list[KernelStep | Module] | None:
+        if not keeps_methods(self, Softmax, "forward", "backward"):
+            return None
+        return [KernelStep("softmax")]

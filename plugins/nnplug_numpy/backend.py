@@ -6,6 +6,33 @@ import numpy as np
 
 from nnplug.backends.base import ActivationKind, Backend
 
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+
+
+def _mix64(z: np.ndarray) -> np.ndarray:
+    """The splitmix64 finaliser, element-wise on uint64 (arithmetic wraps)."""
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+def dropout_mask(shape: tuple[int, ...], rate: float, key: int, counter: int) -> np.ndarray:
+    """The float32 mask of inverted dropout: ``1 / (1 - rate)`` where an element is kept,
+    0 where it is dropped.
+
+    Element ``i`` (in C order) is kept when the top 24 bits of
+    ``mix(mix(key + counter * G) + (i + 1) * G)`` are at least ``round(rate * 2**24)``,
+    with ``G = 0x9E3779B97F4A7C15`` and ``mix`` the splitmix64 finaliser: a pure function
+    of its arguments, so every backend and thread split draws the same mask.
+    """
+    size = int(np.prod(shape))
+    stream = _mix64(np.array([(key + counter * int(_GOLDEN)) % 2**64], dtype=np.uint64))
+    index = np.arange(1, size + 1, dtype=np.uint64)
+    bits = _mix64(stream + index * _GOLDEN)
+    keep = (bits >> np.uint64(40)) >= np.uint64(round(rate * 2**24))
+    scale = np.float32(1.0 / (1.0 - rate))
+    return np.where(keep, scale, np.float32(0)).reshape(shape)
+
 
 class NumpyBackend(Backend):
     """Every kernel in a few lines of NumPy; float32 and float64."""
@@ -109,3 +136,36 @@ class NumpyBackend(Backend):
         m_hat_scale = 1 / (1 - beta1**step)
         v_hat_scale = 1 / (1 - beta2**step)
         param -= learning_rate * (m * m_hat_scale) / (np.sqrt(v * v_hat_scale) + epsilon)
+
+    def rmsprop_step(
+        self,
+        param: np.ndarray,
+        grad: np.ndarray,
+        mean_square: np.ndarray,
+        learning_rate: float,
+        decay: float,
+        epsilon: float,
+    ) -> None:
+        mean_square *= decay
+        mean_square += (1 - decay) * grad * grad
+        param -= learning_rate * grad / (np.sqrt(mean_square) + epsilon)
+
+    def squared_error(self, predictions: np.ndarray, targets: np.ndarray) -> float:
+        difference = predictions.astype(np.float64) - targets
+        return float(np.sum(difference * difference))
+
+    def squared_error_grad(
+        self, predictions: np.ndarray, targets: np.ndarray, scale: float
+    ) -> np.ndarray:
+        out = predictions - targets
+        out *= scale
+        return out
+
+    def dropout_forward(
+        self, x: np.ndarray, rate: float, key: int, counter: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        mask = dropout_mask(x.shape, rate, key, counter).astype(x.dtype)
+        return x * mask, mask
+
+    def dropout_backward(self, mask: np.ndarray, output_grad: np.ndarray) -> np.ndarray:
+        return output_grad * mask

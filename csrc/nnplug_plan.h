@@ -1,0 +1,117 @@
+/* nnplug's training plan: a whole run of training steps of any chain of layers in one call.
+ *
+ * Parsed by cffi as part of the cdef, like nnplug_kernels.h: declarations and comments only.
+ *
+ * A plan is what the model's parts said about themselves: a chain of steps (each a kernel
+ * of nnplug_kernels.h on the part's own buffers, or a part with no kernels, which the
+ * plan's callback runs in Python), a loss, the parameters with their gradients and
+ * optimizer state, and an update rule. For each batch the run makes the same kernel calls,
+ * in the same order, as the layers, loss and optimizer make one at a time from Python, so
+ * with one thread both compute the same numbers.
+ *
+ * With T > 1 threads every batch is split into T slices of rows. Each thread runs the
+ * kernel steps on its rows; a Python step runs once for the whole batch on the calling
+ * thread while the others wait. Parameters of kernel steps get one private gradient
+ * buffer per extra thread; each thread then updates a 1/T share of every parameter from
+ * the sum of the T gradients, so results depend on T in the last bits.
+ */
+
+enum nnp_step_kind {
+    NNP_STEP_LINEAR = 1,  /* y = x W^T + b; W is parameter `param`, b is `param` + 1 */
+    NNP_STEP_TANH = 2,
+    NNP_STEP_SIGMOID = 3,
+    NNP_STEP_RELU = 4,
+    NNP_STEP_SOFTMAX = 5, /* row-wise softmax */
+    NNP_STEP_DROPOUT = 6, /* inverted dropout (nnp_dropout_forward); *counter advances per batch */
+    NNP_STEP_PYTHON = 7   /* a part without kernels: the callback runs it */
+};
+
+enum nnp_plan_loss {
+    NNP_LOSS_CROSS_ENTROPY = 1, /* after a final NNP_STEP_SOFTMAX: the fused gradient p - t */
+    NNP_LOSS_MSE = 2,           /* mean squared error over every output */
+    NNP_LOSS_PYTHON = 3         /* the callback computes the loss and its gradient */
+};
+
+enum nnp_plan_rule {
+    NNP_RULE_SGD = 1,     /* nnp_sgd_step: a = momentum; state0 = velocity */
+    NNP_RULE_ADAM = 2,    /* nnp_adam_step: a = beta1, b = beta2; state0 = m, state1 = v */
+    NNP_RULE_RMSPROP = 3, /* nnp_rmsprop_step: a = decay; state0 = mean square */
+    NNP_RULE_PYTHON = 4   /* the callback updates the parameters and zeroes the gradients */
+};
+
+/* What the callback is asked to do; `part` names the Python step (or -1). */
+enum nnp_plan_event {
+    NNP_EVENT_FORWARD = 1,  /* out (rows, n_out) = part's forward of a (rows, n_in) */
+    NNP_EVENT_BACKWARD = 2, /* out (rows, n_in) = part's backward of a (rows, n_out) */
+    NNP_EVENT_LOSS = 3,     /* *loss = batch loss of predictions a against targets b;
+                               out = its gradient with respect to a */
+    NNP_EVENT_UPDATE = 4    /* apply the optimizer and zero every gradient */
+};
+
+enum nnp_plan_status {
+    NNP_PLAN_NONFINITE = 32, /* a batch's loss was NaN or infinite; see *batches_done */
+    NNP_PLAN_INVALID = 33,   /* the plan's steps, parameters or rule do not fit together */
+    NNP_PLAN_ORDER = 34,     /* an index in `order` is outside [0, rows) */
+    NNP_PLAN_WORKSPACE = 35, /* `work` is smaller than nnp_plan_workspace_floats says */
+    NNP_PLAN_CALLBACK = 36   /* the callback reported an error; the run stopped there */
+};
+
+struct nnp_step {
+    int kind;
+    ptrdiff_t n_in;              /* features per sample in */
+    ptrdiff_t n_out;             /* features per sample out */
+    ptrdiff_t param;             /* LINEAR: index of its weights in the plan's parameters */
+    unsigned long long threshold; /* DROPOUT: keep where (bits >> 40) >= threshold */
+    float scale;                 /* DROPOUT: 1 / (1 - rate) */
+    unsigned long long key;      /* DROPOUT */
+    unsigned long long *counter; /* DROPOUT: the batches drawn so far; advanced once per batch */
+    int part;                    /* PYTHON: passed to the callback */
+};
+
+struct nnp_param {
+    ptrdiff_t size;
+    float *value;
+    float *grad;
+    float *state0; /* per the rule; may be NULL for NNP_RULE_PYTHON */
+    float *state1;
+    int threaded;  /* 1: written by kernel steps on every thread (private copies are summed) */
+};
+
+struct nnp_rule {
+    int kind;
+    double learning_rate;
+    double a;
+    double b;
+    double epsilon;
+    long long step; /* Adam: steps taken before this run; batch k of the run is step + k + 1 */
+};
+
+struct nnp_plan {
+    ptrdiff_t steps;
+    const struct nnp_step *step;
+    int loss;
+    ptrdiff_t params;
+    const struct nnp_param *param;
+    struct nnp_rule rule;
+    /* Called on the calling thread only; returns 0, or nonzero to stop the run. */
+    int (*callback)(void *context, int event, int part, ptrdiff_t rows,
+                    const float *a, const float *b, float *out, double *loss);
+    void *context;
+};
+
+/* Floats of workspace nnp_plan_run needs for this plan, batch size and thread count
+ * (-1 if the plan is invalid). */
+ptrdiff_t nnp_plan_workspace_floats(const struct nnp_plan *plan, ptrdiff_t batch, int threads);
+
+/* Trains over `count` samples in batches of `batch` (the last may be smaller): sample i is
+ * row order[i] of x (rows, step[0].n_in) and of t (rows, step[steps-1].n_out); order may
+ * be NULL for rows 0..count-1, in which case rows must be >= count. For each batch:
+ * forward, loss, backward, update (gradients are zero after it, as after the trainer's
+ * zero_gradients). *loss_sum receives the sum over batches of (batch loss * batch size).
+ * If a batch's loss is not finite, the run stops before that batch changes anything and
+ * NNP_PLAN_NONFINITE is returned. *batches_done receives the number of batches whose
+ * update was applied. `work` must be aligned to 64 bytes. */
+int nnp_plan_run(const struct nnp_plan *plan, ptrdiff_t count, ptrdiff_t rows,
+                 const float *x, const float *t, const long long *order, ptrdiff_t batch,
+                 int threads, float *work, ptrdiff_t work_floats,
+                 double *loss_sum, ptrdiff_t *batches_done);

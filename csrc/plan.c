@@ -1,0 +1,510 @@
+/* The training plan (nnplug_plan.h): a chain of kernel and Python steps, a loss and an
+ * update rule, run batch after batch in one call.
+ *
+ * Every buffer of a batch (gathered inputs and targets, each step's outputs, dropout masks,
+ * two gradient buffers) is laid out for the whole batch; a thread works on its own rows of
+ * each, so a Python step between kernel steps sees the whole batch in one array. */
+#if !defined(_WIN32)
+#define _POSIX_C_SOURCE 200809L
+#define NNP_HAVE_THREADS 1
+#include <pthread.h>
+#include <sched.h>
+#endif
+
+#include <math.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "nnplug_kernels.h"
+#include "nnplug_plan.h"
+
+/* Slices thinner than this cost more in synchronisation than they save. */
+#define MIN_ROWS_PER_THREAD 16
+#define MAX_THREADS 64
+/* Each buffer starts on a 64-byte boundary, as the layers' own arrays do. */
+#define ALIGN_FLOATS 16
+
+static ptrdiff_t min_pd(ptrdiff_t a, ptrdiff_t b) { return a < b ? a : b; }
+static ptrdiff_t aligned(ptrdiff_t floats) { return (floats + ALIGN_FLOATS - 1) / ALIGN_FLOATS * ALIGN_FLOATS; }
+
+/* ---- checking a plan ------------------------------------------------------------------ */
+
+static int elementwise(int kind)
+{
+    return kind == NNP_STEP_TANH || kind == NNP_STEP_SIGMOID || kind == NNP_STEP_RELU
+           || kind == NNP_STEP_SOFTMAX || kind == NNP_STEP_DROPOUT;
+}
+
+static int check_param(const struct nnp_plan *plan, ptrdiff_t index, ptrdiff_t size)
+{
+    if (index < 0 || index >= plan->params) return 0;
+    const struct nnp_param *p = &plan->param[index];
+    return p->size == size && p->threaded;
+}
+
+static int check_plan(const struct nnp_plan *plan)
+{
+    if (plan == NULL || plan->steps < 1 || plan->step == NULL || plan->params < 0
+        || (plan->params > 0 && plan->param == NULL))
+        return NNP_PLAN_INVALID;
+    int needs_callback = plan->loss == NNP_LOSS_PYTHON || plan->rule.kind == NNP_RULE_PYTHON;
+    for (ptrdiff_t k = 0; k < plan->steps; k++) {
+        const struct nnp_step *s = &plan->step[k];
+        if (s->n_in < 1 || s->n_out < 1) return NNP_PLAN_INVALID;
+        if (k > 0 && s->n_in != plan->step[k - 1].n_out) return NNP_PLAN_INVALID;
+        if (elementwise(s->kind) && s->n_in != s->n_out) return NNP_PLAN_INVALID;
+        switch (s->kind) {
+        case NNP_STEP_LINEAR:
+            if (!check_param(plan, s->param, s->n_in * s->n_out)
+                || !check_param(plan, s->param + 1, s->n_out))
+                return NNP_PLAN_INVALID;
+            break;
+        case NNP_STEP_DROPOUT:
+            if (s->counter == NULL || s->threshold >= (1ULL << 24) || !(s->scale >= 1.0f))
+                return NNP_PLAN_INVALID;
+            break;
+        case NNP_STEP_PYTHON: needs_callback = 1; break;
+        case NNP_STEP_TANH: case NNP_STEP_SIGMOID: case NNP_STEP_RELU: case NNP_STEP_SOFTMAX: break;
+        default: return NNP_PLAN_INVALID;
+        }
+    }
+    if (plan->loss == NNP_LOSS_CROSS_ENTROPY && plan->step[plan->steps - 1].kind != NNP_STEP_SOFTMAX)
+        return NNP_PLAN_INVALID;
+    if (plan->loss != NNP_LOSS_CROSS_ENTROPY && plan->loss != NNP_LOSS_MSE
+        && plan->loss != NNP_LOSS_PYTHON)
+        return NNP_PLAN_INVALID;
+    const int rule = plan->rule.kind;
+    if (rule < NNP_RULE_SGD || rule > NNP_RULE_PYTHON) return NNP_PLAN_INVALID;
+    if (rule == NNP_RULE_ADAM && plan->rule.step < 0) return NNP_PLAN_INVALID;
+    for (ptrdiff_t i = 0; i < plan->params; i++) {
+        const struct nnp_param *p = &plan->param[i];
+        if (p->size < 0) return NNP_PLAN_INVALID;
+        if (p->size == 0) continue;
+        if (!p->value || !p->grad) return NNP_ERR_NULL;
+        if (rule != NNP_RULE_PYTHON && !p->state0) return NNP_ERR_NULL;
+        if (rule == NNP_RULE_ADAM && !p->state1) return NNP_ERR_NULL;
+    }
+    if (needs_callback && plan->callback == NULL) return NNP_ERR_NULL;
+    return NNP_OK;
+}
+
+/* ---- the workspace ---------------------------------------------------------------------- */
+
+static int threads_for(ptrdiff_t batch, int threads)
+{
+#if defined(NNP_HAVE_THREADS)
+    const ptrdiff_t useful = batch / MIN_ROWS_PER_THREAD;
+    if (threads > MAX_THREADS) threads = MAX_THREADS;
+    return useful < 2 || threads < 2 ? 1 : (int)min_pd(threads, useful);
+#else
+    (void)batch;
+    (void)threads;
+    return 1;
+#endif
+}
+
+static ptrdiff_t widest(const struct nnp_plan *plan)
+{
+    ptrdiff_t w = plan->step[0].n_in;
+    for (ptrdiff_t k = 0; k < plan->steps; k++)
+        if (plan->step[k].n_out > w) w = plan->step[k].n_out;
+    return w;
+}
+
+/* Floats of one private copy of the gradients that kernel steps write. */
+static ptrdiff_t private_floats(const struct nnp_plan *plan)
+{
+    ptrdiff_t total = 0;
+    for (ptrdiff_t i = 0; i < plan->params; i++)
+        if (plan->param[i].threaded) total += aligned(plan->param[i].size);
+    return total;
+}
+
+/* Floats of the per-batch buffers, before the private gradient copies. */
+static ptrdiff_t batch_floats(const struct nnp_plan *plan, ptrdiff_t batch)
+{
+    ptrdiff_t total = aligned(batch * plan->step[0].n_in)
+                      + aligned(batch * plan->step[plan->steps - 1].n_out)
+                      + 2 * aligned(batch * widest(plan));
+    for (ptrdiff_t k = 0; k < plan->steps; k++) {
+        total += aligned(batch * plan->step[k].n_out);
+        if (plan->step[k].kind == NNP_STEP_DROPOUT) total += aligned(batch * plan->step[k].n_out);
+    }
+    return total;
+}
+
+ptrdiff_t nnp_plan_workspace_floats(const struct nnp_plan *plan, ptrdiff_t batch, int threads)
+{
+    if (batch < 1 || threads < 1 || check_plan(plan) != NNP_OK) return -1;
+    const int used = threads_for(batch, threads);
+    return batch_floats(plan, batch) + (used - 1) * private_floats(plan);
+}
+
+/* ---- synchronisation --------------------------------------------------------------------- */
+
+struct barrier {
+    int threads;
+    int waiting;
+    int generation;
+};
+
+static void barrier_wait(struct barrier *b)
+{
+#if defined(NNP_HAVE_THREADS)
+    if (b->threads == 1) return;
+    const int generation = __atomic_load_n(&b->generation, __ATOMIC_ACQUIRE);
+    if (__atomic_add_fetch(&b->waiting, 1, __ATOMIC_ACQ_REL) == b->threads) {
+        __atomic_store_n(&b->waiting, 0, __ATOMIC_RELAXED);
+        __atomic_add_fetch(&b->generation, 1, __ATOMIC_RELEASE);
+        return;
+    }
+    /* Phases last microseconds, so spin; yield if the other thread is not running. */
+    for (unsigned spins = 0; __atomic_load_n(&b->generation, __ATOMIC_ACQUIRE) == generation;) {
+        if (++spins % 1024 == 0) sched_yield();
+#if defined(__x86_64__) || defined(__i386__)
+        __builtin_ia32_pause();
+#endif
+    }
+#else
+    (void)b;
+#endif
+}
+
+/* ---- one run, shared by all its threads -------------------------------------------------- */
+
+struct run {
+    const struct nnp_plan *plan;
+    ptrdiff_t count, batch;
+    const float *x, *t;
+    const long long *order;
+    int threads;
+    float *xin, *tin, *grads[2];
+    float **out, **mask;    /* per step */
+    float **copies;         /* per thread > 0 and parameter: its private gradient, or NULL */
+    struct barrier barrier;
+    int go; /* helpers wait for 1 (run) or -1 (not all threads could start: quit) */
+    double losses[MAX_THREADS];
+    int failed; /* a status, written before a barrier and read after it */
+    double loss_sum;
+    ptrdiff_t batches_done;
+};
+
+struct worker {
+    struct run *run;
+    int index;
+};
+
+static void fail(struct run *run, int status)
+{
+    if (status != NNP_OK) __atomic_store_n(&run->failed, status, __ATOMIC_RELAXED);
+}
+
+/* Where thread `me` accumulates the gradient of parameter i. */
+static float *gradient_of(const struct run *run, int me, ptrdiff_t i)
+{
+    return me == 0 ? run->plan->param[i].grad : run->copies[(me - 1) * run->plan->params + i];
+}
+
+static void gather_rows(ptrdiff_t lo, ptrdiff_t hi, ptrdiff_t width, const float *src,
+                        const long long *index, float *dst)
+{
+    for (ptrdiff_t i = lo; i < hi; i++) {
+        const float *row = src + (ptrdiff_t)index[i] * width;
+        for (ptrdiff_t j = 0; j < width; j++) dst[i * width + j] = row[j];
+    }
+}
+
+static int forward_kernel(struct run *run, int me, const struct nnp_step *s, ptrdiff_t k,
+                          const float *in, ptrdiff_t lo, ptrdiff_t rows)
+{
+    const struct nnp_param *p = run->plan->param;
+    const float *x = in + lo * s->n_in;
+    float *y = run->out[k] + lo * s->n_out;
+    const ptrdiff_t size = rows * s->n_out;
+    (void)me;
+    switch (s->kind) {
+    case NNP_STEP_LINEAR:
+        return nnp_linear_forward(rows, s->n_in, s->n_out, x, s->n_in, p[s->param].value, s->n_in,
+                                  p[s->param + 1].value, y, s->n_out);
+    case NNP_STEP_TANH: return nnp_tanh_forward(size, x, y);
+    case NNP_STEP_SIGMOID: return nnp_sigmoid_forward(size, x, y);
+    case NNP_STEP_RELU: return nnp_relu_forward(size, x, y);
+    case NNP_STEP_SOFTMAX: return nnp_softmax_forward(rows, s->n_in, x, s->n_in, y, s->n_out);
+    case NNP_STEP_DROPOUT:
+        return nnp_dropout_forward(size, x, run->mask[k] + lo * s->n_out, y, s->key, *s->counter,
+                                   lo * s->n_out, s->threshold, s->scale);
+    default: return NNP_PLAN_INVALID;
+    }
+}
+
+/* Step k's backward on rows [lo, lo + rows): g holds the gradient at its outputs; the input
+ * gradient goes to g (element-wise steps, in place) or to *other (Linear). Returns 1 in
+ * *swapped when the result is in *other. */
+static int backward_kernel(struct run *run, int me, const struct nnp_step *s, ptrdiff_t k,
+                           const float *in, ptrdiff_t lo, ptrdiff_t rows, float *g, float *other,
+                           int *swapped)
+{
+    const struct nnp_param *p = run->plan->param;
+    const ptrdiff_t size = rows * s->n_out;
+    const float *y = run->out[k] + lo * s->n_out;
+    float *gr = g + lo * s->n_out;
+    *swapped = 0;
+    switch (s->kind) {
+    case NNP_STEP_LINEAR: {
+        int status = nnp_linear_param_grads(rows, s->n_in, s->n_out, gr, s->n_out,
+                                            in + lo * s->n_in, s->n_in,
+                                            gradient_of(run, me, s->param), s->n_in,
+                                            gradient_of(run, me, s->param + 1));
+        if (status != NNP_OK || k == 0) return status; /* nothing uses the input's gradient */
+        *swapped = 1;
+        return nnp_linear_input_grad(rows, s->n_in, s->n_out, gr, s->n_out, p[s->param].value,
+                                     s->n_in, other + lo * s->n_in, s->n_in);
+    }
+    case NNP_STEP_TANH: return nnp_tanh_backward(size, y, gr, gr);
+    case NNP_STEP_SIGMOID: return nnp_sigmoid_backward(size, y, gr, gr);
+    case NNP_STEP_RELU: return nnp_relu_backward(size, y, gr, gr);
+    case NNP_STEP_SOFTMAX: return nnp_softmax_backward(rows, s->n_out, y, s->n_out, gr, s->n_out, gr, s->n_out);
+    case NNP_STEP_DROPOUT: return nnp_dropout_backward(size, run->mask[k] + lo * s->n_out, gr, gr);
+    default: return NNP_PLAN_INVALID;
+    }
+}
+
+/* The Python part of step k, or the loss or update (k < 0), on the calling thread while the
+ * others wait. */
+static void python_event(struct run *run, int me, int event, int part, ptrdiff_t n,
+                         const float *a, const float *b, float *out, double *loss)
+{
+    barrier_wait(&run->barrier);
+    if (me == 0 && run->failed == NNP_OK) {
+        const struct nnp_plan *plan = run->plan;
+        if (plan->callback(plan->context, event, part, n, a, b, out, loss) != 0)
+            fail(run, NNP_PLAN_CALLBACK);
+    }
+    barrier_wait(&run->barrier);
+}
+
+/* One batch of n samples starting at sample `start`, rows [lo, hi) on this thread.
+ * Returns 0 to go on, 1 when the run must stop (all threads return the same). */
+static int batch_step(struct run *run, int me, ptrdiff_t start, ptrdiff_t n, ptrdiff_t lo,
+                      ptrdiff_t hi)
+{
+    const struct nnp_plan *plan = run->plan;
+    const ptrdiff_t steps = plan->steps, rows = hi - lo;
+    const ptrdiff_t in0 = plan->step[0].n_in, m = plan->step[steps - 1].n_out;
+    const float *xb = run->x + start * in0, *tb = run->t + start * m;
+    if (run->order != NULL) {
+        gather_rows(lo, hi, in0, run->x, run->order + start, run->xin);
+        gather_rows(lo, hi, m, run->t, run->order + start, run->tin);
+        xb = run->xin;
+        tb = run->tin;
+    }
+
+    for (ptrdiff_t k = 0; k < steps; k++) {
+        const struct nnp_step *s = &plan->step[k];
+        const float *in = k == 0 ? xb : run->out[k - 1];
+        if (s->kind == NNP_STEP_PYTHON)
+            python_event(run, me, NNP_EVENT_FORWARD, s->part, n, in, NULL, run->out[k], NULL);
+        else
+            fail(run, forward_kernel(run, me, s, k, in, lo, rows));
+    }
+
+    const float *y = run->out[steps - 1];
+    float *g = run->grads[0], *other = run->grads[1];
+    ptrdiff_t first_back = steps - 1;
+    double loss = 0.0;
+    if (plan->loss == NNP_LOSS_PYTHON) {
+        barrier_wait(&run->barrier); /* every thread has gathered its targets */
+        python_event(run, me, NNP_EVENT_LOSS, -1, n, y, tb, g, &loss);
+        loss = me == 0 ? loss * (double)n : 0.0;
+    } else if (plan->loss == NNP_LOSS_CROSS_ENTROPY) {
+        fail(run, nnp_cross_entropy(rows, m, y + lo * m, m, tb + lo * m, m, &loss));
+        fail(run, nnp_softmax_cross_entropy_grad(rows, m, y + lo * m, m, tb + lo * m, m,
+                                                 (float)(1.0 / (double)n), g + lo * m, m));
+        first_back = steps - 2; /* the fused gradient is taken at the softmax's inputs */
+    } else {
+        fail(run, nnp_squared_error(rows, m, y + lo * m, m, tb + lo * m, m, &loss));
+        loss /= (double)m;
+        fail(run, nnp_squared_error_grad(rows, m, y + lo * m, m, tb + lo * m, m,
+                                         (float)(2.0 / ((double)n * (double)m)), g + lo * m, m));
+    }
+    run->losses[me] = loss;
+    barrier_wait(&run->barrier);
+    if (run->failed != NNP_OK) return 1;
+    double total = 0.0;
+    for (int k = 0; k < run->threads; k++) total += run->losses[k];
+    if (!isfinite(total / (double)n)) return 1;
+
+    for (ptrdiff_t k = first_back; k >= 0; k--) {
+        const struct nnp_step *s = &plan->step[k];
+        const float *in = k == 0 ? xb : run->out[k - 1];
+        int swapped = 1;
+        if (s->kind == NNP_STEP_PYTHON)
+            python_event(run, me, NNP_EVENT_BACKWARD, s->part, n, g, NULL, other, NULL);
+        else
+            fail(run, backward_kernel(run, me, s, k, in, lo, rows, g, other, &swapped));
+        if (swapped) {
+            float *swap = g;
+            g = other;
+            other = swap;
+        }
+    }
+    barrier_wait(&run->barrier);
+    if (run->failed != NNP_OK) return 1;
+
+    /* This thread's share of every parameter: sum the private gradients into the shared
+     * one, then update (or leave the update to Python) and clear. */
+    const struct nnp_rule *rule = &plan->rule;
+    for (ptrdiff_t i = 0; i < plan->params; i++) {
+        const struct nnp_param *p = &plan->param[i];
+        const ptrdiff_t a = p->size * me / run->threads, b = p->size * (me + 1) / run->threads;
+        float *grad = p->grad + a;
+        if (p->threaded)
+            for (int k = 1; k < run->threads; k++) {
+                float *copy = gradient_of(run, k, i) + a;
+                for (ptrdiff_t j = 0; j < b - a; j++) {
+                    grad[j] += copy[j];
+                    copy[j] = 0.0f;
+                }
+            }
+        int status = NNP_OK;
+        switch (rule->kind) {
+        case NNP_RULE_SGD:
+            status = nnp_sgd_step(b - a, p->value + a, grad, p->state0 + a, rule->learning_rate, rule->a);
+            break;
+        case NNP_RULE_ADAM:
+            status = nnp_adam_step(b - a, p->value + a, grad, p->state0 + a, p->state1 + a,
+                                   rule->learning_rate, rule->a, rule->b, rule->epsilon,
+                                   rule->step + run->batches_done + 1);
+            break;
+        case NNP_RULE_RMSPROP:
+            status = nnp_rmsprop_step(b - a, p->value + a, grad, p->state0 + a,
+                                      rule->learning_rate, rule->a, rule->epsilon);
+            break;
+        default: continue;
+        }
+        fail(run, status);
+        for (ptrdiff_t j = 0; j < b - a; j++) grad[j] = 0.0f;
+    }
+    if (rule->kind == NNP_RULE_PYTHON)
+        python_event(run, me, NNP_EVENT_UPDATE, -1, n, NULL, NULL, NULL, NULL);
+    barrier_wait(&run->barrier);
+    if (run->failed != NNP_OK) return 1;
+    if (me == 0) {
+        for (ptrdiff_t k = 0; k < steps; k++)
+            if (plan->step[k].kind == NNP_STEP_DROPOUT) *plan->step[k].counter += 1;
+        run->loss_sum += total;
+        run->batches_done++;
+    }
+    barrier_wait(&run->barrier); /* the counters and batches_done are read next batch */
+    return 0;
+}
+
+/* The batch loop, run by every thread in step with the others. */
+static void run_thread(struct run *run, int me)
+{
+    for (ptrdiff_t start = 0; start < run->count; start += run->batch) {
+        const ptrdiff_t n = min_pd(run->batch, run->count - start);
+        const ptrdiff_t lo = n * me / run->threads, hi = n * (me + 1) / run->threads;
+        if (batch_step(run, me, start, n, lo, hi)) return;
+    }
+}
+
+#if defined(NNP_HAVE_THREADS)
+static void *worker_main(void *arg)
+{
+    const struct worker *w = arg;
+    int go;
+    while ((go = __atomic_load_n(&w->run->go, __ATOMIC_ACQUIRE)) == 0) sched_yield();
+    if (go > 0) run_thread(w->run, w->index);
+    return NULL;
+}
+#endif
+
+/* Lays the buffers out in `work` and runs the batches on `threads` threads. */
+static int run_plan(const struct nnp_plan *plan, ptrdiff_t count, const float *x, const float *t,
+                    const long long *order, ptrdiff_t batch, int threads, float *work,
+                    double *loss_sum, ptrdiff_t *batches_done)
+{
+    const ptrdiff_t steps = plan->steps, params = plan->params;
+    float **pointers = malloc(sizeof(float *) * (size_t)(2 * steps + (threads - 1) * params + 1));
+    if (pointers == NULL) return NNP_PLAN_WORKSPACE;
+    struct run run = {
+        .plan = plan, .count = count, .batch = batch, .x = x, .t = t, .order = order,
+        .threads = threads, .out = pointers, .mask = pointers + steps,
+        .copies = pointers + 2 * steps, .go = 0, .failed = NNP_OK,
+    };
+    run.barrier.threads = threads;
+    float *next = work;
+    run.xin = next, next += aligned(batch * plan->step[0].n_in);
+    run.tin = next, next += aligned(batch * plan->step[steps - 1].n_out);
+    run.grads[0] = next, next += aligned(batch * widest(plan));
+    run.grads[1] = next, next += aligned(batch * widest(plan));
+    for (ptrdiff_t k = 0; k < steps; k++) {
+        run.out[k] = next, next += aligned(batch * plan->step[k].n_out);
+        run.mask[k] = NULL;
+        if (plan->step[k].kind == NNP_STEP_DROPOUT)
+            run.mask[k] = next, next += aligned(batch * plan->step[k].n_out);
+    }
+    /* Thread k > 0 accumulates into private gradients, which start at zero. */
+    for (int k = 1; k < threads; k++)
+        for (ptrdiff_t i = 0; i < params; i++) {
+            const struct nnp_param *p = &plan->param[i];
+            float **copy = &run.copies[(k - 1) * params + i];
+            *copy = NULL;
+            if (!p->threaded) continue;
+            *copy = next;
+            for (ptrdiff_t j = 0; j < p->size; j++) next[j] = 0.0f;
+            next += aligned(p->size);
+        }
+
+    int status = NNP_OK;
+#if defined(NNP_HAVE_THREADS)
+    pthread_t helpers[MAX_THREADS];
+    struct worker workers[MAX_THREADS];
+    int started = 1;
+    for (; started < threads; started++) {
+        workers[started] = (struct worker){&run, started};
+        if (pthread_create(&helpers[started], NULL, worker_main, &workers[started]) != 0) break;
+    }
+    if (started < threads) {
+        /* Not every thread could start: stop the ones that did, and run on this one. */
+        __atomic_store_n(&run.go, -1, __ATOMIC_RELEASE);
+        for (int k = 1; k < started; k++) pthread_join(helpers[k], NULL);
+        free(pointers);
+        return run_plan(plan, count, x, t, order, batch, 1, work, loss_sum, batches_done);
+    }
+    __atomic_store_n(&run.go, 1, __ATOMIC_RELEASE);
+    run_thread(&run, 0);
+    for (int k = 1; k < threads; k++) pthread_join(helpers[k], NULL);
+#else
+    run_thread(&run, 0);
+#endif
+    *loss_sum = run.loss_sum;
+    *batches_done = run.batches_done;
+    if (run.failed != NNP_OK) status = run.failed;
+    else if (run.batches_done * batch < count) status = NNP_PLAN_NONFINITE;
+    free(pointers);
+    return status;
+}
+
+int nnp_plan_run(const struct nnp_plan *plan, ptrdiff_t count, ptrdiff_t rows, const float *x,
+                 const float *t, const long long *order, ptrdiff_t batch, int threads,
+                 float *work, ptrdiff_t work_floats, double *loss_sum, ptrdiff_t *batches_done)
+{
+    int status;
+    if ((status = check_plan(plan)) != NNP_OK) return status;
+    if (count < 0 || rows < 0 || batch < 1 || threads < 1) return NNP_ERR_SIZE;
+    if (!loss_sum || !batches_done || (rows > 0 && (!x || !t))) return NNP_ERR_NULL;
+    if (order == NULL && rows < count) return NNP_PLAN_ORDER;
+    for (ptrdiff_t i = 0; order != NULL && i < count; i++)
+        if (order[i] < 0 || order[i] >= rows) return NNP_PLAN_ORDER;
+    const ptrdiff_t needed = nnp_plan_workspace_floats(plan, batch, threads);
+    if (!work || work_floats < needed || ((uintptr_t)work % (ALIGN_FLOATS * sizeof(float))) != 0)
+        return NNP_PLAN_WORKSPACE;
+    *loss_sum = 0.0;
+    *batches_done = 0;
+    if (count == 0) return NNP_OK;
+    return run_plan(plan, count, x, t, order, batch, threads_for(batch, threads), work, loss_sum,
+                    batches_done);
+}
