@@ -42,7 +42,7 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 SCHEDULE_HELP = (
     "The learning rate follows a cosine schedule: before each epoch the trainer sets the "
-    "optimizer's learning_rate attribute to a value falling from the starting rate to 2%% of "
+    "optimizer's learning_rate attribute to a value falling from the starting rate to 2% of "
     "it over the run, so an optimizer must read self.learning_rate at every step to follow it."
 )
 
