@@ -33,12 +33,19 @@ int nnp_softmax_forward(ptrdiff_t n, ptrdiff_t m, const float *x, ptrdiff_t ldx,
         const float *xr = x + i * ldx;
         float *yr = y + i * ldy;
         /* Subtracting the row maximum leaves the result unchanged and keeps exp() at most
-         * 1. The maximum starts from the first entry, not -FLT_MAX, so that a row of -inf
-         * or +inf gives NaN as in the reference; a NaN entry makes the sum, and so the
-         * row, NaN either way. */
+         * 1. Rows with infinities follow the limit of finite logits: when the maximum is
+         * +inf the row is uniform over its +inf entries (every other entry 0), and a row
+         * of only -inf is uniform over all entries; elsewhere a -inf entry gives 0. Such a
+         * row is shifted to 0 at its maximum entries and -inf elsewhere, so exp() gives 1
+         * and 0. A NaN entry keeps the row NaN: it is copied, and the sum is NaN. */
         float top = xr[0];
         for (ptrdiff_t j = 1; j < m; j++) top = xr[j] > top ? xr[j] : top;
-        for (ptrdiff_t j = 0; j < m; j++) yr[j] = xr[j] - top;
+        if (isinf(top)) {
+            for (ptrdiff_t j = 0; j < m; j++)
+                yr[j] = isnan(xr[j]) ? xr[j] : (xr[j] == top ? 0.0f : -INFINITY);
+        } else {
+            for (ptrdiff_t j = 0; j < m; j++) yr[j] = xr[j] - top;
+        }
     }
     if (ldy == m) {
         exp_in_place(n * m, y);

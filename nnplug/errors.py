@@ -47,5 +47,13 @@ class ModelFileError(ValueError):
     """A saved model file is missing, truncated, tampered with or not an nnplug model."""
 
 
+class NonFiniteModelError(ValueError):
+    """A model holds NaN or infinite parameters, so it is not saved or used to predict."""
+
+
+class OutputPathError(ValueError):
+    """A file cannot be written where asked (checked before a long run, not after)."""
+
+
 class ExportError(ValueError):
     """A model cannot be exported: a layer has no exporter, or its shapes do not fit."""

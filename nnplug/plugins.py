@@ -2,8 +2,17 @@
 
 Nothing is loaded at import time; the first registry lookup loads everything once. Set
 ``NNPLUG_DISABLE_PLUGIN_AUTOLOAD=1`` to skip entry points, or ``NNPLUG_LOAD_PLUGINS`` to a
-comma-separated list of entry-point names to load only those. A plugin that fails to load
-is skipped with one warning naming it; nnplug keeps working.
+comma-separated list of entry-point names to load only those. The built-ins, the NumPy
+backend among them, are always registered. A plugin that fails to load (by raising anything
+but KeyboardInterrupt, ``SystemExit`` included) is skipped with one warning naming it;
+nnplug keeps working.
+
+Precedence, when two plugins register the same component name: nnplug's built-ins come
+first, whatever a plugin's hook ordering (``tryfirst``/``trylast``) says; then every other
+plugin in alphabetical order of its plugin name (the entry-point name, or the name given to
+``register_plugin``). The first keeps the name; each later claim is skipped with a warning
+naming both plugins. Entry points are read sorted by name and distribution, so the result
+does not depend on the order of ``sys.path``.
 """
 
 from __future__ import annotations
@@ -24,6 +33,7 @@ DEFAULT_PLUGINS = (
     "nnplug.default_plugins.losses",
     "nnplug.default_plugins.optimizers",
     "nnplug.default_plugins.c_backend",
+    "nnplug_numpy",
 )
 
 
@@ -85,6 +95,12 @@ class PluginHost:
         self.info.pop(name, None)
         self.generation += 1
 
+    def precedence(self, name: str) -> tuple[int, int, str]:
+        """The sort key that decides which plugin keeps a contested name: lowest first."""
+        if name in DEFAULT_PLUGINS:
+            return (0, DEFAULT_PLUGINS.index(name), name)
+        return (1, 0, name)
+
     def warn(self, message: str) -> None:
         """Record a plugin problem and show it as a PluginWarning, once per message."""
         if message in self.problems:
@@ -94,27 +110,35 @@ class PluginHost:
 
     def _load_entry_points(self) -> None:
         allowed = _allow_list()
-        for dist in importlib.metadata.distributions():
-            for entry_point in dist.entry_points:
-                if entry_point.group != ENTRY_POINT_GROUP:
-                    continue
-                if allowed is not None and entry_point.name not in allowed:
-                    continue
-                dist_name = dist.metadata["Name"]
-                info = PluginInfo(entry_point.name, dist_name, dist.version, entry_point.value)
-                if self.manager.get_plugin(entry_point.name) is not None:
-                    if self.info.get(entry_point.name) != info:
-                        self.warn(
-                            f"{info.describe()} skipped: the plugin name {entry_point.name!r} "
-                            f"is already taken by {self.info[entry_point.name].describe()}"
-                        )
-                    continue
-                try:
-                    plugin = entry_point.load()
-                except Exception as error:  # a broken plugin must not break nnplug
-                    self.warn(f"{info.describe()} failed to import and was skipped: {error!r}")
-                    continue
-                self._register_checked(plugin, entry_point.name, info)
+        found = [
+            (
+                entry_point,
+                PluginInfo(
+                    entry_point.name, dist.metadata["Name"], dist.version, entry_point.value
+                ),
+            )
+            for dist in importlib.metadata.distributions()
+            for entry_point in dist.entry_points
+            if entry_point.group == ENTRY_POINT_GROUP
+            and (allowed is None or entry_point.name in allowed)
+        ]
+        found.sort(key=lambda pair: (pair[1].name, pair[1].distribution or "", pair[1].entry_point))
+        for entry_point, info in found:
+            if self.manager.get_plugin(entry_point.name) is not None:
+                if self.info.get(entry_point.name) != info:
+                    self.warn(
+                        f"{info.describe()} skipped: the plugin name {entry_point.name!r} "
+                        f"is already taken by {self.info[entry_point.name].describe()}"
+                    )
+                continue
+            try:
+                plugin = entry_point.load()
+            except KeyboardInterrupt:
+                raise
+            except BaseException as error:  # a broken plugin, even one calling sys.exit
+                self.warn(f"{info.describe()} failed to import and was skipped: {error!r}")
+                continue
+            self._register_checked(plugin, entry_point.name, info)
 
     def _register_checked(self, plugin: object, name: str, info: PluginInfo) -> None:
         """Register an entry-point plugin, or skip it with a warning if its hooks are malformed.

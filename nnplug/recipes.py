@@ -6,12 +6,11 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol, cast, runtime_checkable
+from typing import Any
 
 import numpy as np
 
 from nnplug import losses, modules, optimizers, trainer
-from nnplug.errors import SpecError
 from nnplug.preprocessing import flatten_images, one_hot
 
 
@@ -21,16 +20,20 @@ class MnistRecipe:
 
     epochs: int = 15
     batch_size: int = 32
-    learning_rate: float = 0.05
+    learning_rate: float | None = 0.05  # None: the optimizer's own default
     optimizer: str = "sgd"
     momentum: float = 0.9
     final_learning_rate_fraction: float = 0.02
+    optimizer_args: dict[str, Any] = field(default_factory=dict)
 
-    def learning_rate_at(self, epoch: int) -> float:
-        """Cosine decay from ``learning_rate`` to a small fraction of it over the run."""
+    def learning_rate_at(self, epoch: int, start: float | None = None) -> float:
+        """Cosine decay from ``start`` (default ``learning_rate``) to a small fraction of it."""
+        peak = self.learning_rate if start is None else start
+        if peak is None:
+            raise ValueError("learning_rate_at: no learning rate to start from")
         progress = (epoch - 1) / max(self.epochs - 1, 1)
-        low = self.learning_rate * self.final_learning_rate_fraction
-        return low + 0.5 * (self.learning_rate - low) * (1 + math.cos(math.pi * progress))
+        low = peak * self.final_learning_rate_fraction
+        return low + 0.5 * (peak - low) * (1 + math.cos(math.pi * progress))
 
 
 @dataclass
@@ -72,6 +75,8 @@ def article_mnist_model() -> modules.Sequential:
 
 def check_mnist_model(model: modules.Module) -> None:
     """Raise SpecError unless ``model`` maps a batch of 784 pixels to 10 class probabilities."""
+    from nnplug.errors import SpecError
+
     try:
         outputs = model.forward(np.zeros((2, 784), dtype=np.float32))
     except ValueError as error:
@@ -91,29 +96,14 @@ def prepare_mnist(images: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, n
 def make_optimizer(name: str, model: modules.Module, recipe: MnistRecipe) -> optimizers.Optimizer:
     """Build the optimizer ``name`` (a registered one) for ``model`` from the recipe's settings."""
     from nnplug.registry import optimizers as registered
+    from nnplug.spec import build_optimizer
 
-    cls = registered[name]
-    settings = {"learning_rate": recipe.learning_rate}
-    if issubclass(cls, optimizers.SGD):
-        settings["momentum"] = recipe.momentum
-    # The registry admits only Optimizer subclasses, each built as cls(module, **settings).
-    build = cast("Callable[..., optimizers.Optimizer]", cls)
-    return build(model, **settings)
-
-
-@runtime_checkable
-class _HasLearningRate(Protocol):
-    learning_rate: float
-
-
-def set_learning_rate(optimizer: optimizers.Optimizer, value: float) -> None:
-    """Set ``optimizer.learning_rate``; SpecError if the optimizer has no such attribute."""
-    if not isinstance(optimizer, _HasLearningRate):
-        raise SpecError(
-            f"the recipe's learning-rate schedule needs an optimizer with a learning_rate "
-            f"attribute; {optimizer!r} has none"
-        )
-    optimizer.learning_rate = value
+    arguments: dict[str, Any] = {}
+    if recipe.learning_rate is not None:
+        arguments["learning_rate"] = recipe.learning_rate
+    if issubclass(registered[name], optimizers.SGD):
+        arguments["momentum"] = recipe.momentum
+    return build_optimizer({"type": name, **arguments, **recipe.optimizer_args}, model)
 
 
 def train_mnist(
@@ -131,7 +121,11 @@ def train_mnist(
     """
     x_train, y_train, x_test, y_test = data
     optimizer = make_optimizer(recipe.optimizer, model, recipe)
-    set_learning_rate(optimizer, recipe.learning_rate_at(1))
+    # The schedule rewrites optimizer.learning_rate before each epoch, from its first value.
+    start = getattr(optimizer, "learning_rate", None)
+    scheduled = isinstance(start, (int, float))
+    if scheduled:
+        optimizer.learning_rate = recipe.learning_rate_at(1, start)
     history = History()
     started = time.perf_counter()
 
@@ -143,8 +137,8 @@ def train_mnist(
         history.reports.append(report)
         if on_epoch is not None:
             on_epoch(report)
-        if epoch < recipe.epochs:
-            set_learning_rate(optimizer, recipe.learning_rate_at(epoch + 1))
+        if scheduled and epoch < recipe.epochs:
+            optimizer.learning_rate = recipe.learning_rate_at(epoch + 1, start)
         started = time.perf_counter()
 
     trainer.train(

@@ -76,7 +76,9 @@ def _collect(host: plugins.PluginHost) -> dict[str, dict[str, Registration]]:
     collected: dict[str, dict[str, Registration]] = {}
     for kind_name, kind in _KINDS.items():
         entries: dict[str, Registration] = {}
-        for impl in getattr(host.manager.hook, kind.hook).get_hookimpls():
+        impls = getattr(host.manager.hook, kind.hook).get_hookimpls()
+        # Built-ins first, then by plugin name: pluggy's own order follows tryfirst/trylast.
+        for impl in sorted(impls, key=lambda impl: host.precedence(impl.plugin_name)):
             info = host.info.get(impl.plugin_name) or plugins.PluginInfo(
                 impl.plugin_name, None, None, None
             )
@@ -92,7 +94,9 @@ def _registrations(
     where = f"{info.describe()}: {kind.hook}()"
     try:
         result = hook()  # type: ignore[operator]
-    except Exception as error:  # a broken plugin must not break nnplug
+    except KeyboardInterrupt:
+        raise
+    except BaseException as error:  # a broken plugin, even one calling sys.exit
         host.warn(f"{where} raised {error!r}; its {kind.noun}s were skipped")
         return
     if not isinstance(result, Mapping):
@@ -124,9 +128,9 @@ def _add(
         entries[registration.name] = registration
     elif existing.cls is not registration.cls:
         host.warn(
-            f"{registration.plugin.describe()} registers the {kind.noun} "
+            f"{registration.plugin.describe()} tried to register the {kind.noun} "
             f"{registration.name!r}, which {existing.plugin.describe()} already provides; "
-            f"keeping {existing.plugin.name!r}'s"
+            f"keeping {existing.plugin.name!r}'s (built-ins first, then plugins by name)"
         )
 
 

@@ -11,21 +11,28 @@ A model file is, in order::
     payload               the parameters' raw little-endian bytes, in ``parameters()`` order
     SHA-256               32 bytes, of everything before it
 
-Loading checks all of it before building anything, so a truncated, modified or foreign file
-is rejected with a ModelFileError saying what is wrong. Nothing in a file is ever executed.
-Saving writes a temporary file next to the target and renames it into place, so a failed
-save leaves any previous file at that path as it was.
+Loading reads only a regular file of bounded size, front to back, once. It checks the
+preamble's lengths against the file's size, the header's array sizes against the payload's
+length and each layer's parameters against the header's arrays before the layer is built
+(before anything is built when every layer is a built-in; right after a plugin layer is
+built otherwise), builds layers with zeros instead of random weights, reads the payload
+straight into their parameters and checks the SHA-256 at the end. A truncated, modified
+or foreign file is rejected with a ModelFileError saying what is wrong; nothing in a file
+is ever executed. Saving writes a temporary file next to the target and renames it into
+place, so a failed save leaves any previous file at that path as it was.
 """
 
 from __future__ import annotations
 
 import errno
 import hashlib
+import inspect
 import json
 import math
 import os
 import secrets
 import struct
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -33,12 +40,22 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from nnplug import errors, registry
+from nnplug import errors, plugins, registry, rng
+from nnplug.modules.linear import Linear
 from nnplug.modules.module import Module
 from nnplug.modules.sequential import Sequential
-from nnplug.spec import CHILDREN, ROOT, SpecError, build, spec_of
+from nnplug.regular_files import open_regular, read_exactly, read_into
+from nnplug.spec import CHILDREN, ROOT, SpecError, build, spec_of, walk
 
-__all__ = ["FORMAT_VERSION", "MAGIC", "load", "save"]
+__all__ = [
+    "FORMAT_VERSION",
+    "MAGIC",
+    "MAX_FILE_BYTES",
+    "check_finite",
+    "check_save_path",
+    "load",
+    "save",
+]
 
 MAGIC = b"\x89NNP\r\n\x1a\n"  # PNG-style: a non-ASCII byte and line endings catch text-mode copies
 FORMAT_VERSION = 1
@@ -46,13 +63,22 @@ _PREAMBLE = struct.Struct("<IQQ")  # format version, header length, payload leng
 _DIGEST_SIZE = hashlib.sha256().digest_size
 _ARRAY_KINDS = "biuf"  # booleans, integers, floats: never objects
 _ArrayLayout = tuple[np.dtype, tuple[int, ...]]
+_MAX_NDIM = 32  # NumPy's own limit
+MAX_FILE_BYTES = 1 << 30  # 1 GiB: load(..., max_bytes=...) reads larger files
+MAX_HEADER_BYTES = 16 << 20
 
 
-def save(model: Module, path: str | os.PathLike[str]) -> None:
-    """Write ``model`` (its spec, its plugins and its parameters) to ``path``, atomically."""
+def save(model: Module, path: str | os.PathLike[str], *, allow_nonfinite: bool = False) -> None:
+    """Write ``model`` (its spec, its plugins and its parameters) to ``path``, atomically.
+
+    A model with a NaN or infinite parameter (a diverged run) is refused with a ValueError
+    naming the parameter, unless ``allow_nonfinite`` is true.
+    """
     if not isinstance(model, Module):
         raise TypeError(f"save: expected a Module, got {type(model).__name__}")
     spec = spec_of(model)
+    if not allow_nonfinite:
+        check_finite(model, "save")
     arrays = [_little_endian(param) for param in model.parameters()]
     header = {
         "spec": spec,
@@ -72,17 +98,50 @@ def save(model: Module, path: str | os.PathLike[str]) -> None:
         file.write(writer.digest.digest())
 
 
-def load(path: str | os.PathLike[str]) -> Module:
+def load(
+    path: str | os.PathLike[str],
+    *,
+    max_bytes: int = MAX_FILE_BYTES,
+    allow_other_plugins: bool = False,
+) -> Module:
     """Rebuild the model saved at ``path``.
 
-    Raises ModelFileError for a missing, truncated, modified or foreign file, and
-    UnknownLayerError, naming the plugin that provided it, for a layer not installed here.
+    Only a regular file of at most ``max_bytes`` is read. Each layer must come from the
+    plugin that provided it when the model was saved; ``allow_other_plugins=True`` accepts
+    another provider of the same name. Raises ModelFileError for a missing, special,
+    oversized, truncated, modified or foreign file, and UnknownLayerError, naming the plugin
+    that provided it, for a layer not installed here.
     """
     path = Path(path)
-    header, arrays, payload = _read(path)
+    file, size = open_regular(
+        path,
+        what="model file",
+        max_bytes=max_bytes,
+        error=errors.ModelFileError,
+        limit_hint="pass a larger max_bytes to load it",
+    )
+    with file:
+        reader = _Reader(path, file, size)
+        try:
+            header, arrays = reader.header()
+            model = _rebuild(path, header, arrays, allow_other_plugins)
+            reader.parameters(list(_named_parameters(model, ROOT)), arrays)
+        except (errors.ModelFileError, errors.NnplugLookupError) as error:
+            # A damaged file is best described as damaged, whatever it broke.
+            if reader.damaged():
+                raise reader.checksum_error() from error
+            raise
+        reader.finish()
+    return model
+
+
+def _rebuild(
+    path: Path, header: dict[str, Any], arrays: list[_ArrayLayout], allow_other_plugins: bool
+) -> Module:
     try:
         _check_installed(path, header)
-        model = build(header["spec"])
+        _check_providers(path, header, allow_other_plugins)
+        return _build_checked(path, header, arrays)
     except RecursionError:
         raise errors.ModelFileError(f"{path}: the saved model is nested too deeply") from None
     except MemoryError:
@@ -92,8 +151,39 @@ def load(path: str | os.PathLike[str]) -> Module:
             f"{path}: the saved model cannot be rebuilt with the components installed here: "
             f"{error}{_version_notes(header)}"
         ) from error
-    _load_parameters(path, model, arrays, payload)
-    return model
+
+
+def check_save_path(path: str | os.PathLike[str], what: str = "model") -> None:
+    """Raise OutputPathError unless a file could be written at ``path`` (its directory exists
+    and is writable, the name fits, and ``path`` is not a directory), before a long run."""
+    path = Path(path)
+    directory = path.parent
+    if directory.is_dir() and len(os.fsencode(path.name)) > (limit := _name_limit(directory)):
+        raise errors.OutputPathError(
+            f"cannot save the {what} to {path}: the file name is "
+            f"{len(os.fsencode(path.name))} bytes, the directory allows {limit}"
+        )
+    if path.is_dir():
+        raise errors.OutputPathError(f"cannot save the {what} to {path}: it is a directory")
+    if not directory.is_dir():
+        raise errors.OutputPathError(
+            f"cannot save the {what} to {path}: the directory {directory} does not exist"
+        )
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise errors.OutputPathError(
+            f"cannot save the {what} to {path}: the directory {directory} is not writable"
+        )
+
+
+def check_finite(model: Module, action: str) -> None:
+    """Raise NonFiniteModelError naming the first parameter of ``model`` holding NaN or inf."""
+    for name, param in _named_parameters(model, ROOT):
+        if param.dtype.kind == "f" and not np.isfinite(param).all():
+            bad = int(np.count_nonzero(~np.isfinite(param)))
+            raise errors.NonFiniteModelError(
+                f"{action}: {name} has {bad} NaN or infinite values (did training diverge?); "
+                f"refusing to {action} a model that cannot compute anything"
+            )
 
 
 # --- writing ----------------------------------------------------------------------------------
@@ -117,7 +207,7 @@ def _atomic_file(path: Path) -> Iterator[BinaryIO]:
 
     On any error the temporary file is removed and ``path`` is left untouched.
     """
-    temporary = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+    temporary = path.with_name(_temporary_name(path.name, _name_limit(path.parent)))
     # O_EXCL: never write through a file or link someone else put there. Mode 0o666 lets the
     # umask decide the permissions, as for any new file.
     try:
@@ -135,7 +225,34 @@ def _atomic_file(path: Path) -> Iterator[BinaryIO]:
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
-    _sync_directory(path.parent)
+    try:
+        _sync_directory(path.parent)
+    except OSError as error:  # the new file is in place; only its durability is in doubt
+        warnings.warn(
+            f"saved {path}, but could not sync its directory ({error.strerror}): after a "
+            f"crash the previous file may reappear",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+
+
+def _temporary_name(name: str, limit: int) -> str:
+    """A hidden, unique name next to ``name`` that fits in ``limit`` bytes."""
+    token = secrets.token_hex(6)
+    room = limit - len(f"..{token}.tmp")
+    encoded = os.fsencode(name)
+    if len(encoded) > room:
+        # Cut on a character boundary, so the name still decodes.
+        encoded = encoded[: max(room, 0)].decode("utf-8", "ignore").encode("utf-8")
+        name = os.fsdecode(encoded)
+    return f".{name}.{token}.tmp" if name else f".{token}.tmp"
+
+
+def _name_limit(directory: Path) -> int:
+    try:
+        return os.pathconf(directory, "PC_NAME_MAX")
+    except (OSError, ValueError, AttributeError):
+        return 255
 
 
 def _sync_directory(directory: Path) -> None:
@@ -194,45 +311,115 @@ def _nnplug_version() -> str:
 # --- reading ----------------------------------------------------------------------------------
 
 
-def _read(path: Path) -> tuple[dict[str, Any], list[_ArrayLayout], bytes]:
-    """Return the checked header, array layouts and payload of the model file at ``path``."""
-    try:
-        data = path.read_bytes()
-    except OSError as error:
-        raise errors.ModelFileError(f"{path}: cannot read the model file: {error}") from error
-    if not data:
-        raise errors.ModelFileError(f"{path}: the file is empty, not an nnplug model")
-    if MAGIC.startswith(data):
-        raise _truncated(path, len(data), len(MAGIC) + _PREAMBLE.size + _DIGEST_SIZE)
-    if not data.startswith(MAGIC):
-        raise errors.ModelFileError(
-            f"{path}: not an nnplug model file (it starts with {data[:8]!r}, "
-            f"model files start with {MAGIC!r})"
-        )
-    start = len(MAGIC) + _PREAMBLE.size
-    if len(data) < start:
-        raise _truncated(path, len(data), start + _DIGEST_SIZE)
-    version, header_length, payload_length = _PREAMBLE.unpack_from(data, len(MAGIC))
-    if version != FORMAT_VERSION:
-        newer = " (saved by a newer nnplug?)" if version > FORMAT_VERSION else ""
-        raise errors.ModelFileError(
-            f"{path}: model file format {version}, but this nnplug reads format "
-            f"{FORMAT_VERSION}{newer}"
-        )
-    end = start + header_length + payload_length
-    if len(data) < end + _DIGEST_SIZE:
-        raise _truncated(path, len(data), end + _DIGEST_SIZE)
-    if len(data) > end + _DIGEST_SIZE:
-        raise errors.ModelFileError(
-            f"{path}: {len(data) - end - _DIGEST_SIZE} unexpected bytes after the end of the model"
-        )
-    if hashlib.sha256(data[:end]).digest() != data[end:]:
-        raise errors.ModelFileError(
-            f"{path}: the SHA-256 checksum does not match: the file was modified or "
+class _Reader:
+    """Reads a model file front to back once, hashing as it goes, checking every length."""
+
+    def __init__(self, path: Path, file: BinaryIO, size: int) -> None:
+        self.path, self.file, self.size = path, file, size
+        self.digest = hashlib.sha256()
+        self.consumed = 0
+        self.sized = False  # whether the preamble's lengths add up to the file's size
+
+    def read(self, size: int) -> bytes:
+        data = read_exactly(self.file, size)
+        self.digest.update(data)
+        self.consumed += len(data)
+        return data
+
+    def damaged(self) -> bool:
+        """Whether the file fails its checksum (read to the end, a chunk at a time)."""
+        if not self.sized:
+            return False
+        remaining = self.size - _DIGEST_SIZE - self.consumed
+        while remaining > 0 and (chunk := self.read(min(remaining, 1 << 20))):
+            remaining -= len(chunk)
+        return read_exactly(self.file, _DIGEST_SIZE) != self.digest.digest()
+
+    def checksum_error(self) -> errors.ModelFileError:
+        return errors.ModelFileError(
+            f"{self.path}: the SHA-256 checksum does not match: the file was modified or "
             f"damaged after it was saved"
         )
-    header, arrays = _parse_header(path, data[start : start + header_length])
-    return header, arrays, data[start + header_length : end]
+
+    def header(self) -> tuple[dict[str, Any], list[_ArrayLayout]]:
+        """Read and check everything up to the payload; return the header and array layouts."""
+        path, size = self.path, self.size
+        if size == 0:
+            raise errors.ModelFileError(f"{path}: the file is empty, not an nnplug model")
+        start = self.read(len(MAGIC) + _PREAMBLE.size)
+        if MAGIC.startswith(start):
+            raise _truncated(path, size, len(MAGIC) + _PREAMBLE.size + _DIGEST_SIZE)
+        if not start.startswith(MAGIC):
+            raise errors.ModelFileError(
+                f"{path}: not an nnplug model file (it starts with {start[:8]!r}, "
+                f"model files start with {MAGIC!r})"
+            )
+        if len(start) < len(MAGIC) + _PREAMBLE.size:
+            raise _truncated(path, size, len(MAGIC) + _PREAMBLE.size + _DIGEST_SIZE)
+        version, header_length, payload_length = _PREAMBLE.unpack_from(start, len(MAGIC))
+        if version != FORMAT_VERSION:
+            newer = " (saved by a newer nnplug?)" if version > FORMAT_VERSION else ""
+            raise errors.ModelFileError(
+                f"{path}: model file format {version}, but this nnplug reads format "
+                f"{FORMAT_VERSION}{newer}"
+            )
+        expected = len(start) + header_length + payload_length + _DIGEST_SIZE
+        if size < expected:
+            raise _truncated(path, size, expected)
+        if size > expected:
+            raise errors.ModelFileError(
+                f"{path}: {size - expected} unexpected bytes after the end of the model"
+            )
+        self.sized = True
+        if header_length > MAX_HEADER_BYTES:
+            raise errors.ModelFileError(
+                f"{path}: malformed model header: {header_length} bytes, over the limit of "
+                f"{MAX_HEADER_BYTES}"
+            )
+        raw = self.read(header_length)
+        if len(raw) != header_length:
+            raise _truncated(path, len(start) + len(raw), expected)
+        header, arrays = _parse_header(path, raw)
+        declared = sum(dtype.itemsize * math.prod(shape) for dtype, shape in arrays)
+        if declared != payload_length:
+            raise errors.ModelFileError(
+                f"{path}: the header's arrays take {declared} bytes, but the file holds "
+                f"{payload_length} bytes of parameters"
+            )
+        return header, arrays
+
+    def parameters(self, params: list[tuple[str, np.ndarray]], entries: list[_ArrayLayout]) -> None:
+        """Read the payload straight into the model's parameters, checking each layout."""
+        path = self.path
+        if len(params) != len(entries):
+            raise errors.ModelFileError(
+                f"{path}: the file holds {len(entries)} parameter arrays, but the model built "
+                f"from its spec has {len(params)}"
+            )
+        for (name, param), (dtype, shape) in zip(params, entries, strict=True):
+            if param.shape != shape or param.dtype.newbyteorder("<") != dtype:
+                raise errors.ModelFileError(
+                    f"{path}: {name} is {param.dtype}{list(param.shape)} in the rebuilt model, "
+                    f"but {dtype}{list(shape)} in the file"
+                )
+        for (_, param), (dtype, shape) in zip(params, entries, strict=True):
+            if param.dtype == dtype and param.flags.c_contiguous and param.flags.writeable:
+                view = memoryview(param).cast("B")
+                if read_into(self.file, view) != len(view):
+                    raise _changed(path)
+                self.digest.update(view)
+                self.consumed += len(view)
+            else:
+                data = self.read(dtype.itemsize * math.prod(shape))
+                if len(data) != dtype.itemsize * math.prod(shape):
+                    raise _changed(path)
+                param[...] = np.frombuffer(data, dtype).reshape(shape)
+
+    def finish(self) -> None:
+        """Check the SHA-256 at the end against everything read, and that nothing follows."""
+        stored = read_exactly(self.file, _DIGEST_SIZE)
+        if stored != self.digest.digest() or self.file.read(1):
+            raise self.checksum_error()
 
 
 def _truncated(path: Path, size: int, expected: int) -> errors.ModelFileError:
@@ -241,20 +428,32 @@ def _truncated(path: Path, size: int, expected: int) -> errors.ModelFileError:
     )
 
 
+def _changed(path: Path) -> errors.ModelFileError:
+    return errors.ModelFileError(f"{path}: the file became shorter while it was read")
+
+
 def _parse_header(path: Path, raw: bytes) -> tuple[dict[str, Any], list[_ArrayLayout]]:
     def malformed(what: str) -> errors.ModelFileError:
         return errors.ModelFileError(f"{path}: malformed model header: {what}")
 
     try:
         header = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
-        raise malformed(str(error) or "nested too deeply") from None
+    except RecursionError:
+        raise malformed("nested too deeply") from None
+    except ValueError as error:  # bad UTF-8 or JSON, or an integer of too many digits
+        raise malformed(str(error)[:200]) from None
     if not isinstance(header, dict):
         raise malformed(f"expected a JSON object, got {type(header).__name__}")
     expected = {"spec": dict, "components": list, "arrays": list}
     for key, kind in expected.items():
         if not isinstance(header.get(key), kind):
-            raise malformed(f"{key!r} must be a JSON {kind.__name__}, got {header.get(key)!r}")
+            shown = repr(header.get(key))[:60]
+            raise malformed(f"{key!r} must be a JSON {kind.__name__}, got {shown}")
+    for index, component in enumerate(header["components"]):
+        if not isinstance(component, dict) or not all(
+            isinstance(component.get(key), str) for key in ("name", "plugin")
+        ):
+            raise malformed(f"components[{index}] must name a component and its plugin")
     arrays = [_array_entry(entry, i, malformed) for i, entry in enumerate(header["arrays"])]
     return header, arrays
 
@@ -263,26 +462,28 @@ def _array_entry(
     entry: object, index: int, malformed: Callable[[str], errors.ModelFileError]
 ) -> _ArrayLayout:
     if not isinstance(entry, dict):
-        raise malformed(f"arrays[{index}] must be an object, got {entry!r}")
+        raise malformed(f"arrays[{index}] must be an object, got {repr(entry)[:60]}")
     try:
         dtype = np.dtype(entry.get("dtype"))
     except (TypeError, ValueError):
         dtype = None
     if dtype is None or dtype.kind not in _ARRAY_KINDS or dtype.str != entry.get("dtype"):
-        raise malformed(f"arrays[{index}] has dtype {entry.get('dtype')!r}, not a numeric dtype")
+        raise malformed(
+            f"arrays[{index}] has dtype {repr(entry.get('dtype'))[:40]}, not a numeric dtype"
+        )
     shape = entry.get("shape")
-    if not isinstance(shape, list) or not all(
-        isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in shape
+    if (
+        not isinstance(shape, list)
+        or len(shape) > _MAX_NDIM
+        or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in shape)
     ):
-        raise malformed(f"arrays[{index}] has shape {shape!r}, not a list of sizes")
+        raise malformed(f"arrays[{index}] has shape {repr(shape)[:60]}, not a list of sizes")
     return dtype, tuple(shape)
 
 
 def _check_installed(path: Path, header: dict[str, Any]) -> None:
     """Raise UnknownLayerError, naming the plugin it came from, for a layer not installed."""
-    saved_by = {
-        c.get("name"): c for c in header["components"] if isinstance(c, dict) and c.get("name")
-    }
+    saved_by = _saved_by(header)
     for where, name in _layer_names(header["spec"], ROOT):
         if name in registry.layers:
             continue
@@ -297,11 +498,38 @@ def _check_installed(path: Path, header: dict[str, Any]) -> None:
         )
 
 
+def _saved_by(header: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {c["name"]: c for c in header["components"] if c.get("kind", "layer") == "layer"}
+
+
+def _check_providers(path: Path, header: dict[str, Any], allow_other_plugins: bool) -> None:
+    """Raise ModelFileError if a layer now comes from another plugin than when it was saved."""
+    saved_by = _saved_by(header)
+    for where, name in _layer_names(header["spec"], ROOT):
+        saved = saved_by.get(name)
+        if saved is None:
+            continue  # save() always records one; a hand-made header may not
+        installed = registry.layers.provider(name)
+        if allow_other_plugins or (saved["plugin"], saved.get("distribution")) == (
+            installed.name,
+            installed.distribution,
+        ):
+            continue
+        recorded = plugins.PluginInfo(
+            saved["plugin"], saved.get("distribution"), saved.get("version"), None
+        )
+        raise errors.ModelFileError(
+            f"{path}: layer {name!r} (at {where}) was saved with {recorded.describe()}, but here "
+            f"{installed.describe()} provides it, which may compute something else; pass "
+            f"allow_other_plugins=True (--allow-other-plugins) to load it anyway"
+        )
+
+
 def _version_notes(header: dict[str, Any]) -> str:
     """Say which plugins changed version since the model was saved (a likely cause)."""
     notes = []
     for component in header["components"]:
-        name = component.get("name") if isinstance(component, dict) else None
+        name = component.get("name")
         if not isinstance(name, str) or name not in registry.layers:
             continue
         installed = registry.layers.provider(name)
@@ -314,29 +542,154 @@ def _version_notes(header: dict[str, Any]) -> str:
     return f" ({'; '.join(notes)})" if notes else ""
 
 
-def _load_parameters(
-    path: Path, model: Module, entries: list[_ArrayLayout], payload: bytes
-) -> None:
-    params = list(_named_parameters(model, ROOT))
-    if len(params) != len(entries):
-        raise errors.ModelFileError(
-            f"{path}: the file holds {len(entries)} parameter arrays, but the model built from "
-            f"its spec has {len(params)}"
-        )
-    sizes = [dtype.itemsize * math.prod(shape) for dtype, shape in entries]
-    if sum(sizes) != len(payload):
-        raise errors.ModelFileError(
-            f"{path}: the parameters take {sum(sizes)} bytes, but the file holds {len(payload)}"
-        )
-    offset = 0
-    for (name, param), (dtype, shape), size in zip(params, entries, sizes, strict=True):
-        if param.shape != shape or param.dtype.newbyteorder("<") != dtype:
+# --- building a model to match a file -----------------------------------------------------------
+
+
+def _build_checked(path: Path, header: dict[str, Any], arrays: list[_ArrayLayout]) -> Module:
+    """Build the model the header describes, checking each layer's parameters against the
+    file's arrays before it is constructed where its layout is known (the built-in layers),
+    and right after otherwise, with weight initialisation reduced to zeros."""
+    dry = _LayoutCheck(path, arrays, dry=True)
+    try:
+        walk(header["spec"], dry.before)
+    except _LayoutUnknown:
+        pass  # a plugin layer: what follows it is checked as the model is built
+    else:
+        dry.finish()
+    check = _LayoutCheck(path, arrays)
+    with _zero_initialisation(arrays):
+        model = build(header["spec"], before=check.before, after=check.after)
+    return model
+
+
+class _LayoutUnknown(Exception):
+    """A layer whose parameters cannot be known without building it."""
+
+
+class _LayoutCheck:
+    """Matches each layer's parameters, in ``parameters()`` order, with the file's arrays."""
+
+    def __init__(self, path: Path, arrays: list[_ArrayLayout], *, dry: bool = False) -> None:
+        self.path, self.arrays, self.dry = path, arrays, dry
+        self.cursor = 0
+        self.checked: set[str] = set()
+        self.lost = False  # past a container with its own parameters(): checked at the end
+
+    def before(self, where: str, cls: type, kwargs: dict[str, Any]) -> None:
+        if self.lost:
+            return
+        if issubclass(cls, Sequential):
+            if cls.parameters is not Sequential.parameters:
+                self.lost = True
+            return
+        layout = _known_layout(cls, kwargs)
+        if layout is None:
+            if self.dry:
+                raise _LayoutUnknown(where)
+            return
+        self._match(where, cls.__name__, layout)
+
+    def after(self, where: str, module: Module) -> None:
+        if self.lost or where in self.checked or isinstance(module, Sequential):
+            return
+        layout = [(p.dtype.newbyteorder("<"), p.shape) for p in module.parameters()]
+        self._match(where, type(module).__name__, layout)
+
+    def _match(self, where: str, name: str, layout: list[_ArrayLayout]) -> None:
+        self.checked.add(where)
+        for index, (dtype, shape) in enumerate(layout):
+            position = self.cursor + index
+            if position >= len(self.arrays):
+                raise errors.ModelFileError(
+                    f"{self.path}: parameter {index} of {name} at {where} is "
+                    f"{dtype}{list(shape)}, but the file holds only {len(self.arrays)} arrays"
+                )
+            if self.arrays[position] != (dtype, tuple(shape)):
+                saved_dtype, saved_shape = self.arrays[position]
+                raise errors.ModelFileError(
+                    f"{self.path}: parameter {index} of {name} at {where} is "
+                    f"{dtype}{list(shape)} by the spec, but arrays[{position}] in the file is "
+                    f"{saved_dtype}{list(saved_shape)}"
+                )
+        self.cursor += len(layout)
+
+    def finish(self) -> None:
+        if not self.lost and self.cursor != len(self.arrays):
             raise errors.ModelFileError(
-                f"{path}: {name} is {param.dtype}{list(param.shape)} in the rebuilt model, "
-                f"but {dtype}{list(shape)} in the file"
+                f"{self.path}: the file holds {len(self.arrays)} parameter arrays, but the "
+                f"model its spec describes has {self.cursor}"
             )
-        param[...] = np.frombuffer(payload, dtype, count=param.size, offset=offset).reshape(shape)
-        offset += size
+
+
+def _known_layout(cls: type, kwargs: dict[str, Any]) -> list[_ArrayLayout] | None:
+    """The parameters ``cls(**kwargs)`` will have, when that is known without building it."""
+    if cls.parameters is Module.parameters:
+        return []
+    if cls is Linear:
+        try:
+            bound = inspect.signature(Linear).bind(**kwargs)
+            bound.apply_defaults()
+            rows, columns = bound.arguments["output_size"], bound.arguments["input_size"]
+            dtype = np.dtype(bound.arguments["dtype"]).newbyteorder("<")
+        except (TypeError, ValueError):
+            return None  # the constructor says what is wrong
+        if not all(isinstance(n, int) and not isinstance(n, bool) for n in (rows, columns)):
+            return None
+        return [(dtype, (rows, columns)), (dtype, (rows,))]
+    return None
+
+
+class _Zeros(np.ndarray):
+    """A draw of :class:`_ZeroDraws`: zeros, whose ``astype`` gives zeros of the new dtype
+    from the same generator instead of copying."""
+
+    draws: _ZeroDraws
+
+    def astype(self, dtype: Any, *args: Any, **kwargs: Any) -> np.ndarray:  # type: ignore[override]
+        return self.draws.zeros(self.shape, np.dtype(dtype))
+
+
+class _ZeroDraws(np.random.Generator):
+    """A generator whose uniform and normal draws are zeros, for weights about to be read.
+
+    Draws are views of one zero buffer per dtype, sized for the file's largest array and
+    kept until the model is built: untouched zeros cost no memory, and no large array is
+    freed while layers allocate theirs (glibc would then take those from its heap and
+    touch them). The values do not matter (the payload overwrites them), only the shapes.
+    """
+
+    def __init__(self, elements: int) -> None:
+        super().__init__(np.random.PCG64(0))
+        self.elements = elements
+        self.buffers: dict[np.dtype, np.ndarray] = {}
+
+    def zeros(self, size: Any, dtype: np.dtype) -> np.ndarray:
+        shape = () if size is None else (size,) if isinstance(size, int) else tuple(size)
+        count = math.prod(shape)
+        if count > self.elements:
+            return np.zeros(shape, dtype)
+        if dtype not in self.buffers:
+            self.buffers[dtype] = np.zeros(self.elements, dtype)
+        view = self.buffers[dtype][:count].reshape(shape).view(_Zeros)
+        view.draws = self
+        return view
+
+    def uniform(self, low: Any = 0.0, high: Any = 1.0, size: Any = None) -> Any:
+        return self.zeros(size, np.dtype(np.float64))
+
+    def normal(self, loc: Any = 0.0, scale: Any = 1.0, size: Any = None) -> Any:
+        return self.zeros(size, np.dtype(np.float64))
+
+
+@contextmanager
+def _zero_initialisation(arrays: list[_ArrayLayout]) -> Iterator[None]:
+    """Give layers zeros instead of random initial weights, and leave nnplug's stream as it was."""
+    saved = rng._generator
+    rng._generator = _ZeroDraws(max((math.prod(shape) for _, shape in arrays), default=0))
+    try:
+        yield
+    finally:
+        rng._generator = saved
 
 
 def _named_parameters(module: Module, path: str) -> Iterator[tuple[str, np.ndarray]]:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import inspect
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from nnplug import errors, registry
@@ -26,17 +26,46 @@ from nnplug.modules.module import Module
 from nnplug.modules.sequential import Sequential
 from nnplug.optimizers import Optimizer
 
-__all__ = ["SpecError", "build", "build_loss", "build_optimizer", "spec_of"]
+__all__ = ["SpecError", "build", "build_loss", "build_optimizer", "spec_of", "walk"]
 
 ROOT = "spec"
 CHILDREN = "layers"
+MAX_DEPTH = 100  # nesting of containers, and of values within an argument
 _NOUNS = {"layers": "layer", "losses": "loss", "optimizers": "optimizer"}
 _HOOKS = {"layers": "nnplug_layers", "losses": "nnplug_losses", "optimizers": "nnplug_optimizers"}
 
 
-def build(spec: Mapping[str, Any]) -> Module:
-    """Return the model that ``spec`` describes (a registered layer name and its arguments)."""
-    return _build_module(spec, ROOT)
+Visitor = Callable[[str, type, dict[str, Any]], None]
+Built = Callable[[str, Module], None]
+
+
+def build(
+    spec: Mapping[str, Any], *, before: Visitor | None = None, after: Built | None = None
+) -> Module:
+    """Return the model that ``spec`` describes (a registered layer name and its arguments).
+
+    ``before(path, cls, kwargs)`` is called before each component is constructed (a
+    container before its children; it may raise to stop the build) and ``after(path,
+    module)`` with each one built (a container after its children).
+    """
+    return _build_module(spec, ROOT, before, after, 0)
+
+
+def walk(spec: Mapping[str, Any], visit: Visitor) -> None:
+    """Call ``visit(path, cls, kwargs)`` for each component of ``spec`` in build order,
+    building nothing; raises SpecError (or an unknown-name error) as ``build`` would."""
+    name, kwargs = _parse(spec, ROOT, registry.layers)
+    _walk(name, kwargs, ROOT, visit, 0)
+
+
+def _walk(name: str, kwargs: dict[str, Any], path: str, visit: Visitor, depth: int) -> None:
+    cls = registry.layers[name]
+    visit(path, cls, kwargs)
+    if issubclass(cls, Sequential) and isinstance(kwargs.get(CHILDREN), list):
+        _check_depth(path, depth)
+        for index, child in enumerate(kwargs[CHILDREN]):
+            where = f"{path}.{CHILDREN}[{index}]"
+            _walk(*_parse(child, where, registry.layers), where, visit, depth + 1)
 
 
 def build_loss(spec: Mapping[str, Any]) -> Loss:
@@ -69,19 +98,38 @@ def spec_of(component: Module | Loss | Optimizer) -> dict[str, Any]:
 # --- building ---------------------------------------------------------------------------------
 
 
-def _build_module(spec: object, path: str) -> Module:
+def _build_module(
+    spec: object, path: str, before: Visitor | None, after: Built | None, depth: int
+) -> Module:
     name, kwargs = _parse(spec, path, registry.layers)
-    if not issubclass(registry.layers[name], Sequential):
-        return _construct(name, (), kwargs, path, registry.layers)
-    if CHILDREN not in kwargs:
-        raise SpecError(f"{path}: a {name!r} spec needs {CHILDREN!r}, a list of layer specs")
-    children = kwargs.pop(CHILDREN)
-    if not isinstance(children, list):
-        raise SpecError(
-            f"{path}.{CHILDREN}: expected a list of layer specs, got {_describe_value(children)}"
-        )
-    modules = [_build_module(child, f"{path}.{CHILDREN}[{i}]") for i, child in enumerate(children)]
-    return _construct(name, (modules,), kwargs, path, registry.layers)
+    cls = registry.layers[name]
+    if before is not None:
+        before(path, cls, kwargs)
+    if not issubclass(cls, Sequential):
+        module = _construct(name, (), kwargs, path, registry.layers)
+    else:
+        if CHILDREN not in kwargs:
+            raise SpecError(f"{path}: a {name!r} spec needs {CHILDREN!r}, a list of layer specs")
+        children = kwargs.pop(CHILDREN)
+        if not isinstance(children, list):
+            raise SpecError(
+                f"{path}.{CHILDREN}: expected a list of layer specs, "
+                f"got {_describe_value(children)}"
+            )
+        _check_depth(path, depth)
+        modules = [
+            _build_module(child, f"{path}.{CHILDREN}[{i}]", before, after, depth + 1)
+            for i, child in enumerate(children)
+        ]
+        module = _construct(name, (modules,), kwargs, path, registry.layers)
+    if after is not None:
+        after(path, module)
+    return module
+
+
+def _check_depth(path: str, depth: int) -> None:
+    if depth >= MAX_DEPTH:
+        raise SpecError(f"{path}: containers are nested more than {MAX_DEPTH} deep")
 
 
 def _parse(spec: object, path: str, kind: registry.Registry) -> tuple[str, dict[str, Any]]:
@@ -173,23 +221,25 @@ def _component_spec(component: object, kind: registry.Registry, path: str) -> di
     return {"type": name, **config}
 
 
-def _check_json(value: object, path: str) -> None:
+def _check_json(value: object, path: str, depth: int = 0) -> None:
     """Raise SpecError unless ``value`` is made of JSON values only (finite numbers)."""
     if value is None or isinstance(value, (bool, int, str)):
         return
+    if depth >= MAX_DEPTH:
+        raise SpecError(f"{path}: the value is nested more than {MAX_DEPTH} deep")
     if isinstance(value, float):
         if not math.isfinite(value):
             raise SpecError(f"{path}: expected a finite number, got {value!r}")
         return
     if isinstance(value, list):
         for index, item in enumerate(value):
-            _check_json(item, f"{path}[{index}]")
+            _check_json(item, f"{path}[{index}]", depth + 1)
         return
     if isinstance(value, dict):
         for key, item in value.items():
             if not isinstance(key, str):
                 raise SpecError(f"{path}: keys must be strings, got {key!r}")
-            _check_json(item, f"{path}.{key}")
+            _check_json(item, f"{path}.{key}", depth + 1)
         return
     raise SpecError(
         f"{path}: expected a JSON value (number, string, boolean, null, list or mapping), "

@@ -3,7 +3,8 @@
 The default is the number of CPUs this process may run on (at most 8), or
 ``$NNPLUG_NUM_THREADS``. Only the fused MLP trainer uses more than one, and only for
 batches of at least 32 samples, so that small work is never split. Results with different
-thread counts agree to float32 rounding, not bit for bit.
+thread counts agree to float32 rounding, not bit for bit. A count must lie in
+``1..MAX_THREADS``.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import os
 
 ENV_VARIABLE = "NNPLUG_NUM_THREADS"
 DEFAULT_MAX = 8
+MAX_THREADS = 256  # far above any useful count here, far below what the C side can hold
 
 _threads: int | None = None
 
@@ -25,10 +27,12 @@ def get_num_threads() -> int:
 
 
 def set_num_threads(threads: int) -> None:
-    """Let nnplug's kernels use up to ``threads`` threads (1: single-threaded)."""
+    """Let nnplug's kernels use up to ``threads`` threads (1: single-threaded, at most 256)."""
     global _threads
-    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
-        raise ValueError(f"set_num_threads: expected a positive integer, got {threads!r}")
+    if isinstance(threads, bool) or not isinstance(threads, int) or not 1 <= threads <= MAX_THREADS:
+        raise ValueError(
+            f"set_num_threads: expected an integer from 1 to {MAX_THREADS}, got {threads!r}"
+        )
     _threads = threads
 
 
@@ -36,12 +40,12 @@ def _from_environment() -> int:
     value = os.environ.get(ENV_VARIABLE, "").strip()
     if not value:
         return min(_usable_cpus(), DEFAULT_MAX)
-    try:
-        threads = int(value)
-    except ValueError:
-        threads = 0
-    if threads < 1:
-        raise ValueError(f"{ENV_VARIABLE} must be a positive integer, got {value!r}")
+    threads = int(value) if value.isdigit() and len(value) <= 4 else 0
+    if not 1 <= threads <= MAX_THREADS:
+        shown = value if len(value) <= 40 else value[:37] + "..."
+        raise ValueError(
+            f"{ENV_VARIABLE} must be a whole number from 1 to {MAX_THREADS}, got {shown!r}"
+        )
     return threads
 
 

@@ -1,10 +1,20 @@
-"""One table of bad inputs to the public API: each gets a precise ValueError or TypeError."""
+"""Tables of bad inputs to the public API, and of bad files and settings: each gets a precise
+error (ValueError, TypeError or one of their nnplug subclasses)."""
+
+import hashlib
+import json
+import struct
+import zlib
 
 import numpy as np
 import pytest
 
 import nnplug
-from nnplug import losses, modules, optimizers, trainer
+from nnplug import errors, losses, modules, optimizers, trainer
+from nnplug.datasets import DatasetError, load_idx
+from nnplug.images import ImageError, read_image
+from nnplug.preprocessing import mnist_digit
+from nnplug.spec import SpecError
 
 LINEAR = "Linear\\(input_size=4, output_size=3\\)"
 
@@ -178,6 +188,211 @@ CASES = {
         "on_nonfinite must be 'raise' or 'warn'",
     ),
 }
+
+
+def _write(path, data: bytes):
+    path.write_bytes(data)
+    return path
+
+
+def _png(width=4, height=4, colour=0, depth=8, rows=None):
+    def chunk(kind, body):
+        return (
+            struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+        )
+
+    header = struct.pack(">IIBBBBB", width, height, depth, colour, 0, 0, 0)
+    rows = rows if rows is not None else bytes(height * (width + 1))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
+
+
+def _model_file(header, payload=b""):
+    from nnplug import serialization
+
+    raw = header if isinstance(header, bytes) else json.dumps(header).encode()
+    body = serialization.MAGIC + struct.pack("<IQQ", 1, len(raw), len(payload)) + raw + payload
+    return body + hashlib.sha256(body).digest()
+
+
+def _nan_model():
+    net = model()
+    net.parameters()[0][0, 0] = np.nan
+    return net
+
+
+def _deep_spec(depth):
+    spec = {"type": "tanh"}
+    for _ in range(depth):
+        spec = {"type": "sequential", "layers": [spec]}
+    return spec
+
+
+# Bad files and settings (issue 13): (make(tmp_path) -> the failing call, error, message).
+FILE_CASES = {
+    "model header integer of 5000 digits": (
+        lambda tmp: (
+            lambda: nnplug.load(
+                _write(tmp / "m.nnp", _model_file(b'{"spec": ' + b"9" * 5000 + b"}"))
+            )
+        ),
+        errors.ModelFileError,
+        "malformed model header: Exceeds the limit",
+    ),
+    "model header nested 100000 deep": (
+        lambda tmp: (
+            lambda: nnplug.load(_write(tmp / "m.nnp", _model_file(b"[" * 100000 + b"]" * 100000)))
+        ),
+        errors.ModelFileError,
+        "malformed model header: nested too deeply",
+    ),
+    "model spec nested 150 deep": (
+        lambda tmp: (
+            lambda: nnplug.load(
+                _write(
+                    tmp / "m.nnp",
+                    _model_file({"spec": _deep_spec(150), "components": [], "arrays": []}),
+                )
+            )
+        ),
+        errors.ModelFileError,
+        "nested more than 100 deep",
+    ),
+    "forged Linear(20000, 20000)": (
+        lambda tmp: (
+            lambda: nnplug.load(
+                _write(
+                    tmp / "m.nnp",
+                    _model_file(
+                        {
+                            "spec": {"type": "linear", "input_size": 20000, "output_size": 20000},
+                            "components": [],
+                            "arrays": [],
+                        }
+                    ),
+                )
+            )
+        ),
+        errors.ModelFileError,
+        r"float32\[20000, 20000\], but the file holds only 0 arrays",
+    ),
+    "model file over the size limit": (
+        lambda tmp: lambda: nnplug.load(_write(tmp / "m.nnp", bytes(100)), max_bytes=99),
+        errors.ModelFileError,
+        "the model file is 100 bytes, over the limit of 99 bytes; pass a larger max_bytes",
+    ),
+    "a directory as the model": (
+        lambda tmp: lambda: nnplug.load(tmp),
+        errors.ModelFileError,
+        "must be a regular file, got a directory",
+    ),
+    "saving NaN weights": (
+        lambda tmp: lambda: nnplug.save(_nan_model(), tmp / "m.nnp"),
+        errors.NonFiniteModelError,
+        r"save: parameter 0 of Linear at spec.layers\[0\] has 1 NaN or infinite values",
+    ),
+    "saving into a missing directory": (
+        lambda tmp: lambda: nnplug.serialization.check_save_path(tmp / "missing" / "m.nnp"),
+        errors.OutputPathError,
+        "the directory .*missing does not exist",
+    ),
+    "saving over a directory": (
+        lambda tmp: lambda: nnplug.serialization.check_save_path(tmp),
+        errors.OutputPathError,
+        "it is a directory",
+    ),
+    "a file name over the name limit": (
+        lambda tmp: lambda: nnplug.serialization.check_save_path(tmp / ("m" * 256)),
+        errors.OutputPathError,
+        "the file name is 256 bytes, the directory allows 255",
+    ),
+    "PNG with a bad CRC": (
+        lambda tmp: (
+            lambda: read_image(
+                _write(tmp / "d.png", _png()[:29] + bytes([_png()[29] ^ 1]) + _png()[30:])
+            )
+        ),
+        ImageError,
+        r"d.png: corrupt or unsupported image \(a damaged PNG\?\)",
+    ),
+    "truncated PNG": (
+        lambda tmp: lambda: read_image(_write(tmp / "d.png", _png()[:45])),
+        ImageError,
+        "d.png: corrupt or unsupported image",
+    ),
+    "JPEG bytes cut short": (
+        lambda tmp: lambda: read_image(_write(tmp / "d.png", b"\xff\xd8\xff\xe0" + bytes(20))),
+        ImageError,
+        "d.png: (corrupt or unsupported image|not an image file)",
+    ),
+    "text named .png": (
+        lambda tmp: lambda: read_image(_write(tmp / "d.png", b"hello")),
+        ImageError,
+        "d.png: not an image file Pillow can read",
+    ),
+    "a missing image": (
+        lambda tmp: lambda: read_image(tmp / "absent.png"),
+        ImageError,
+        "absent.png: cannot read the image: No such file or directory",
+    ),
+    "a directory as the image": (
+        lambda tmp: lambda: read_image(tmp),
+        ImageError,
+        "the image must be a regular file, got a directory",
+    ),
+    "an image of 60 megapixels": (
+        lambda tmp: lambda: read_image(_write(tmp / "d.png", _png(10000, 6000, rows=b""))),
+        ImageError,
+        "the image is 10000x6000 pixels, over the limit of 50000000",
+    ),
+    "an image without a digit": (
+        lambda tmp: lambda: mnist_digit(np.full((30, 30), 200, np.uint8)),
+        ValueError,
+        "mnist_digit: no digit found",
+    ),
+    "IDX declaring more than the limit": (
+        lambda tmp: lambda: load_idx(b"\0\0\x08\x01" + struct.pack(">I", 2000), max_bytes=1000),
+        DatasetError,
+        r"declares \(2000,\) uint8 values \(2000 bytes\), over the limit of 1000",
+    ),
+    "thread count 2**31": (
+        lambda tmp: lambda: nnplug.set_num_threads(2**31),
+        ValueError,
+        "set_num_threads: expected an integer from 1 to 256, got 2147483648",
+    ),
+    "spec nested 500 deep": (
+        lambda tmp: lambda: nnplug.build(_deep_spec(500)),
+        SpecError,
+        "containers are nested more than 100 deep",
+    ),
+    "spec argument nested 500 deep": (
+        lambda tmp: (
+            lambda: nnplug.build(
+                {"type": "linear", "input_size": 2, "output_size": 2, "init": _deep_value(500)}
+            )
+        ),
+        SpecError,
+        "the value is nested more than 100 deep",
+    ),
+}
+
+
+def _deep_value(depth):
+    value = []
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize("case", list(FILE_CASES), ids=list(FILE_CASES))
+def test_bad_file_or_setting_gets_a_precise_error(tmp_path, case):
+    make, error, message = FILE_CASES[case]
+    with pytest.raises(error, match=message):
+        make(tmp_path)()
 
 
 @pytest.mark.parametrize("case", list(CASES), ids=list(CASES))

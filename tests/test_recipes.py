@@ -1,9 +1,9 @@
-"""The MNIST recipe's optimizer setup: the learning-rate schedule needs a learning_rate."""
+"""The MNIST recipe's optimizer setup and its learning-rate schedule."""
 
+import numpy as np
 import pytest
 
 from nnplug import modules, optimizers, recipes
-from nnplug.errors import SpecError
 
 
 class FixedStep(optimizers.Optimizer):
@@ -13,25 +13,31 @@ class FixedStep(optimizers.Optimizer):
         super().__init__(module)
         self.step_size = step_size
 
-
-def test_set_learning_rate_changes_the_optimizers_learning_rate():
-    model = modules.Linear(2, 1)
-    optimizer = optimizers.SGD(model, learning_rate=0.1)
-    recipes.set_learning_rate(optimizer, 0.025)
-    assert optimizer.learning_rate == 0.025
+    def step(self) -> None:
+        for param, grad in zip(self.module.parameters(), self.module.gradients(), strict=True):
+            param -= self.step_size * grad
 
 
-def test_set_learning_rate_refuses_an_optimizer_without_one():
-    optimizer = FixedStep(modules.Linear(2, 1))
-    with pytest.raises(SpecError, match="needs an optimizer with a learning_rate attribute"):
-        recipes.set_learning_rate(optimizer, 0.025)
-    assert not hasattr(optimizer, "learning_rate")
-
-
-@pytest.mark.parametrize("name", ["sgd", "adam"])
+@pytest.mark.parametrize("name", ["sgd", "adam", "rmsprop"])
 def test_make_optimizer_builds_the_registered_optimizer_with_the_recipes_settings(name):
     recipe = recipes.MnistRecipe()
     optimizer = recipes.make_optimizer(name, modules.Linear(2, 1), recipe)
     assert optimizer.learning_rate == recipe.learning_rate
     if name == "sgd":
         assert optimizer.momentum == recipe.momentum
+
+
+def test_without_a_learning_rate_each_optimizer_keeps_its_own_default():
+    recipe = recipes.MnistRecipe(learning_rate=None)
+    optimizer = recipes.make_optimizer("rmsprop", modules.Linear(2, 1), recipe)
+    assert optimizer.learning_rate == optimizers.RMSprop(modules.Linear(2, 1)).learning_rate
+
+
+def test_the_schedule_leaves_an_optimizer_without_a_learning_rate_alone(monkeypatch):
+    monkeypatch.setattr(recipes, "make_optimizer", lambda name, model, recipe: FixedStep(model))
+    rng = np.random.default_rng(0)
+    x = rng.random((8, 784), dtype=np.float32)
+    y = np.eye(10, dtype=np.float32)[rng.integers(0, 10, 8)]
+    model = recipes.article_mnist_model()
+    history = recipes.train_mnist(model, (x, y, x, y), recipes.MnistRecipe(epochs=2))
+    assert len(history.reports) == 2

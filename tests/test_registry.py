@@ -327,3 +327,92 @@ def test_a_plugin_with_a_malformed_hook_does_not_break_nnplug(
     with pytest.warns(PluginWarning, match="plugin 'typo'"):
         install_host()
     assert "linear" in registry.layers
+
+
+# --- hostile plugins and precedence (issue 13) ---------------------------------------------------
+
+
+def test_a_hook_that_calls_sys_exit_is_skipped_and_nnplug_keeps_working(host):
+    host.register(make_plugin(nnplug_layers=SystemExit(3)), "quitter")
+    with pytest.warns(
+        PluginWarning, match=r"plugin 'quitter': nnplug_layers\(\) raised SystemExit"
+    ):
+        assert "linear" in registry.layers
+
+
+def test_keyboard_interrupt_in_a_hook_is_not_swallowed(host):
+    host.register(make_plugin(nnplug_layers=KeyboardInterrupt()), "ctrl_c")
+    with pytest.raises(KeyboardInterrupt):
+        list(registry.layers)
+
+
+def test_a_plugin_that_calls_sys_exit_at_import_is_skipped(host, distributions, monkeypatch):
+    class Exiting(types.ModuleType):
+        def __getattr__(self, name):
+            raise SystemExit(1)
+
+    monkeypatch.setitem(sys.modules, "fake_exiting_plugin", Exiting("fake_exiting_plugin"))
+    distributions.append(
+        FakeDistribution("nnplug-exit", "1.0", [entry_point("exit", "fake_exiting_plugin:x")])
+    )
+    with pytest.warns(PluginWarning, match="plugin 'exit'.*failed to import.*SystemExit"):
+        install_host()
+    assert "linear" in registry.layers
+
+
+@pytest.mark.parametrize("order", [{"trylast": True}, {"tryfirst": True}, {}])
+@pytest.mark.parametrize(
+    ("hook", "name"), [("nnplug_layers", "linear"), ("nnplug_backends", "numpy")]
+)
+def test_builtins_keep_their_names_whatever_the_hook_order(host, order, hook, name):
+    from nnplug.backends.base import Backend
+
+    cls = type("Impostor", (Module if hook == "nnplug_layers" else Backend,), {"name": "x"})
+    plugin = types.SimpleNamespace(**{hook: nnplug.hookimpl(**order)(lambda: {name: cls})})
+    host.register(plugin, "impostor")
+    kind = registry.layers if hook == "nnplug_layers" else registry.backends
+    with pytest.warns(PluginWarning) as caught:
+        assert kind[name] is not cls
+    (message,) = [str(w.message) for w in caught]
+    assert message.startswith("plugin 'impostor' tried to register")
+    assert kind.provider(name).distribution == "nnplug"
+
+
+@pytest.mark.parametrize("registration_order", [("zeta", "alpha"), ("alpha", "zeta")])
+def test_a_contested_name_goes_to_the_first_plugin_by_name(host, registration_order):
+    classes = {"alpha": Cube, "zeta": OtherCube}
+    for name in registration_order:
+        host.register(make_plugin(nnplug_layers={"cube": classes[name]}), name)
+    with pytest.warns(PluginWarning, match="plugin 'zeta' tried to register.*plugin 'alpha'"):
+        assert registry.layers["cube"] is Cube
+
+
+def test_entry_points_are_read_in_a_fixed_order(host, distributions, cube_module, monkeypatch):
+    fork = types.ModuleType("fake_cube_fork")
+    fork.nnplug_layers = make_plugin(nnplug_layers={"cube": OtherCube}).nnplug_layers
+    monkeypatch.setitem(sys.modules, "fake_cube_fork", fork)
+    modules = {"a": "fake_cube_plugin", "b": "fake_cube_fork"}
+    for order in (("b", "a"), ("a", "b")):
+        distributions[:] = [
+            FakeDistribution(f"nnplug-{d}", "1.0", [entry_point(f"cube_{d}", modules[d])])
+            for d in order
+        ]
+        with pytest.warns(PluginWarning, match="plugin 'cube_b'.* tried to register"):
+            install_host()
+            assert registry.layers["cube"] is Cube
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"NNPLUG_DISABLE_PLUGIN_AUTOLOAD": "1"},
+        {"NNPLUG_LOAD_PLUGINS": ""},
+        {"NNPLUG_LOAD_PLUGINS": "x"},
+    ],
+)
+def test_the_numpy_backend_is_always_there(host, monkeypatch, env):
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    install_host()
+    assert "numpy" in registry.backends
+    assert registry.backends.provider("numpy").distribution == "nnplug"

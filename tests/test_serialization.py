@@ -186,7 +186,7 @@ def test_foreign_files_are_rejected(tmp_path, make, match):
 def test_a_missing_file_or_a_directory_is_a_model_file_error(tmp_path):
     with pytest.raises(ModelFileError, match="cannot read the model file"):
         nnplug.load(tmp_path / "absent.nnp")
-    with pytest.raises(ModelFileError, match="cannot read the model file"):
+    with pytest.raises(ModelFileError, match="must be a regular file, got a directory"):
         nnplug.load(tmp_path)
 
 
@@ -219,7 +219,8 @@ GOOD_SPEC = {"type": "linear", "input_size": 2, "output_size": 1}
         (
             {"spec": GOOD_SPEC, "components": [], "arrays": [{"dtype": "<f4", "shape": [2]}]},
             bytes(8),
-            "the file holds 1 parameter arrays, but the model built from its spec has 2",
+            r"parameter 0 of Linear at spec is float32\[1, 2\] by the spec, but arrays\[0\] in "
+            r"the file is float32\[2\]",
         ),
         (
             {
@@ -228,8 +229,8 @@ GOOD_SPEC = {"type": "linear", "input_size": 2, "output_size": 1}
                 "arrays": [{"dtype": "<f4", "shape": [2, 1]}, {"dtype": "<f4", "shape": [1]}],
             },
             bytes(12),
-            r"parameter 0 of Linear at spec is float32\[1, 2\] in the rebuilt model, "
-            r"but float32\[2, 1\] in the file",
+            r"parameter 0 of Linear at spec is float32\[1, 2\] by the spec, "
+            r"but arrays\[0\] in the file is float32\[2, 1\]",
         ),
         (
             {
@@ -238,7 +239,7 @@ GOOD_SPEC = {"type": "linear", "input_size": 2, "output_size": 1}
                 "arrays": [{"dtype": "<f4", "shape": [1, 2]}, {"dtype": "<f4", "shape": [1]}],
             },
             bytes(16),
-            "the parameters take 12 bytes, but the file holds 16",
+            "the header's arrays take 12 bytes, but the file holds 16 bytes of parameters",
         ),
         (
             {"spec": {"type": "linear", "input_size": 2}, "components": [], "arrays": []},
@@ -248,7 +249,8 @@ GOOD_SPEC = {"type": "linear", "input_size": 2, "output_size": 1}
         (
             {"spec": {**GOOD_SPEC, "input_size": 2**40}, "components": [], "arrays": []},
             b"",
-            "the saved model is too large to build",
+            r"parameter 0 of Linear at spec is float32\[1, 1099511627776\], but the file "
+            "holds only 0 arrays",
         ),
     ],
     ids=[
@@ -358,3 +360,108 @@ def test_saved_files_get_ordinary_permissions(tmp_path):
     finally:
         os.umask(umask)
     assert (tmp_path / "tanh.nnp").stat().st_mode & 0o777 == 0o644
+
+
+# --- issue 13: providers, names, syncing, non-finite weights, the random stream ------------------
+
+
+class OtherCube(Cube):
+    """Another plugin's layer under the same name, computing something else."""
+
+    def forward(self, inputs):
+        return -super().forward(inputs)
+
+
+def test_a_layer_from_another_plugin_than_at_save_is_refused_naming_both(tmp_path):
+    first = types.SimpleNamespace(nnplug_layers=nnplug.hookimpl(lambda: {"cube": Cube}))
+    second = types.SimpleNamespace(nnplug_layers=nnplug.hookimpl(lambda: {"cube": OtherCube}))
+    host = plugins.host()
+    host.register(first, "cube_a", PluginInfo("cube_a", "nnplug-cube-a", "1.0", None))
+    path = tmp_path / "cube.nnp"
+    try:
+        nnplug.save(Cube(2.0), path)
+    finally:
+        host.unregister("cube_a")
+    host.register(second, "cube_b", PluginInfo("cube_b", "nnplug-cube-b", "3.0", None))
+    try:
+        with pytest.raises(ModelFileError) as caught:
+            nnplug.load(path)
+        message = str(caught.value)
+        assert "plugin 'cube_a' (nnplug-cube-a 1.0)" in message
+        assert "plugin 'cube_b' (nnplug-cube-b 3.0)" in message
+        assert "allow_other_plugins=True" in message
+        loaded = nnplug.load(path, allow_other_plugins=True)
+        assert type(loaded) is OtherCube and loaded.scale[0] == 2.0
+    finally:
+        host.unregister("cube_b")
+
+
+def test_loading_does_not_touch_nnplugs_random_stream(saved):
+    path, _ = saved
+    nnplug.seed(5)
+    expected = nnplug.rng.generator().random()
+    nnplug.seed(5)
+    nnplug.load(path)
+    assert nnplug.rng.generator().random() == expected
+
+
+@pytest.mark.parametrize("length", [238, 250, 255])
+def test_a_long_legal_file_name_saves(tmp_path, model, length):
+    path = tmp_path / ("m" * (length - 4) + ".nnp")
+    nnplug.save(model, path)
+    np.testing.assert_array_equal(nnplug.load(path).parameters()[0], model.parameters()[0])
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]
+
+
+def test_a_failed_directory_sync_after_the_rename_is_a_warning(tmp_path, model, monkeypatch):
+    def refuse(directory):
+        raise PermissionError(errno.EACCES, "Permission denied", str(directory))
+
+    monkeypatch.setattr(serialization, "_sync_directory", refuse)
+    path = tmp_path / "model.nnp"
+    with pytest.warns(RuntimeWarning, match="saved .*model.nnp, but could not sync its directory"):
+        nnplug.save(model, path)
+    assert nnplug.load(path) is not None
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads any directory")
+def test_saving_into_a_writable_but_unreadable_directory_works(tmp_path, model):
+    directory = tmp_path / "dropbox"
+    directory.mkdir(mode=0o300)
+    try:
+        with pytest.warns(RuntimeWarning, match="could not sync its directory"):
+            nnplug.save(model, directory / "model.nnp")
+    finally:
+        directory.chmod(0o700)
+    assert (directory / "model.nnp").exists()
+
+
+def test_nan_weights_are_refused_unless_allowed(tmp_path, model):
+    model.parameters()[1][0] = np.inf
+    with pytest.raises(
+        errors.NonFiniteModelError, match=r"parameter 1 of Linear at spec.layers\[0\]"
+    ):
+        nnplug.save(model, tmp_path / "nan.nnp")
+    assert not list(tmp_path.iterdir())
+    nnplug.save(model, tmp_path / "nan.nnp", allow_nonfinite=True)
+    assert np.isinf(nnplug.load(tmp_path / "nan.nnp").parameters()[1][0])
+
+
+def test_a_plugin_layer_is_checked_right_after_it_is_built(tmp_path):
+    plugin = types.SimpleNamespace(nnplug_layers=nnplug.hookimpl(lambda: {"cube": Cube}))
+    plugins.host().register(plugin, "cube", PluginInfo("cube", "nnplug-cube", "1.0", None))
+    try:
+        path = tmp_path / "m.nnp"
+        nnplug.save(nnplug.modules.Sequential([Cube(), nnplug.modules.Linear(2, 2)]), path)
+        data = bytearray(path.read_bytes())
+        header_length = struct.unpack_from("<Q", data, 12)[0]
+        header = json.loads(data[28 : 28 + header_length])
+        header["spec"]["layers"][1]["input_size"] = 20000
+        forged = json.dumps(header).encode()
+        body = bytes(data[:12]) + struct.pack("<QQ", len(forged), len(data) - 60 - header_length)
+        body += forged + bytes(data[28 + header_length : -32])
+        path.write_bytes(body + hashlib.sha256(body).digest())
+        with pytest.raises(ModelFileError, match=r"spec.layers\[1\] is float32\[2, 20000\]"):
+            nnplug.load(path)
+    finally:
+        plugins.host().unregister("cube")

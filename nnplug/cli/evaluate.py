@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 import nnplug
-from nnplug import recipes, trainer
+from nnplug import recipes, serialization, trainer
 from nnplug.cli import data
 from nnplug.cli.args import add_backend_and_seed
 
@@ -17,6 +17,11 @@ def register(commands: argparse._SubParsersAction) -> None:
     """Add the ``evaluate`` command."""
     parser = commands.add_parser("evaluate", help="test accuracy and confusion matrix of a model")
     parser.add_argument("model", type=Path, help="a model saved with --save or nnplug.save")
+    parser.add_argument(
+        "--allow-other-plugins",
+        action="store_true",
+        help="load the model even if a layer now comes from another plugin than when saved",
+    )
     data.add_data_options(parser)
     add_backend_and_seed(parser)
     parser.set_defaults(run=evaluate)
@@ -47,7 +52,8 @@ def format_confusion(matrix: np.ndarray) -> str:
 
 def evaluate(args: argparse.Namespace) -> int:
     """Print the model's test accuracy and confusion matrix."""
-    model = nnplug.load(args.model)
+    model = nnplug.load(args.model, allow_other_plugins=args.allow_other_plugins)
+    serialization.check_finite(model, "evaluate")
     recipes.check_mnist_model(model)
     _, _, images, labels = data.load(args)
     x_test, _ = recipes.prepare_mnist(images, labels)

@@ -9,11 +9,15 @@ from pathlib import Path
 import numpy as np
 
 import nnplug
-from nnplug import recipes, trainer
+from nnplug import recipes, registry, trainer
 from nnplug.cli import data
 from nnplug.cli.args import add_backend_and_seed, positive_float, positive_int
 from nnplug.errors import SpecError
 from nnplug.modules import Module
+from nnplug.regular_files import open_regular, read_exactly
+from nnplug.serialization import check_save_path
+
+MAX_SPEC_BYTES = 16 << 20
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -36,23 +40,66 @@ def register(commands: argparse._SubParsersAction) -> None:
         job.set_defaults(run=train_images, dataset=name)
 
 
+SCHEDULE_HELP = (
+    "The learning rate follows a cosine schedule: before each epoch the trainer sets the "
+    "optimizer's learning_rate attribute to a value falling from the starting rate to 2% of "
+    "it over the run, so an optimizer must read self.learning_rate at every step to follow it."
+)
+
+
 def _add_image_training_options(parser: argparse.ArgumentParser) -> None:
     defaults = recipes.MnistRecipe()
+    parser.description = SCHEDULE_HELP
     parser.add_argument("--epochs", type=positive_int, default=defaults.epochs)
     parser.add_argument("--batch-size", type=positive_int, default=defaults.batch_size)
-    parser.add_argument("--learning-rate", type=positive_float, default=defaults.learning_rate)
-    parser.add_argument("--optimizer", default=defaults.optimizer, help="sgd (default) or adam")
+    parser.add_argument(
+        "--learning-rate",
+        type=positive_float,
+        help=f"starting learning rate (default: {defaults.learning_rate} for "
+        f"{defaults.optimizer}, the recipe's tuned value; another optimizer's own default)",
+    )
+    parser.add_argument(
+        "--optimizer",
+        default=defaults.optimizer,
+        help=f"a registered optimizer: {', '.join(registry.optimizers)} "
+        f"(default: {defaults.optimizer})",
+    )
+    parser.add_argument(
+        "--optimizer-arg",
+        action="append",
+        default=[],
+        type=optimizer_argument,
+        metavar="NAME=VALUE",
+        help="another argument of the optimizer, e.g. momentum=0.8 or decay=0.95 "
+        "(VALUE is read as JSON, else as a string; repeat for more)",
+    )
     data.add_data_options(parser, choose_dataset=False)
     parser.add_argument(
         "--model", type=Path, help="JSON spec of the model to train (default: the article's)"
     )
-    parser.add_argument("--save", type=Path, help="save the trained model to this file")
+    parser.add_argument(
+        "--save", type=Path, help="save the trained model to this file (checked before training)"
+    )
     parser.add_argument(
         "--plot", type=Path, help="write a PNG of the training curves and test predictions"
     )
     parser.add_argument("--limit", type=positive_int, help="train on the first N images only")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     add_backend_and_seed(parser)
+
+
+def optimizer_argument(text: str) -> tuple[str, object]:
+    """An argparse type: ``NAME=VALUE``, the value parsed as JSON when it is JSON."""
+    name, equals, value = text.partition("=")
+    if not equals or not name.isidentifier():
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
+    if name == "learning_rate":
+        raise argparse.ArgumentTypeError("give the learning rate with --learning-rate")
+    try:
+        parsed = json.loads(value)
+    except ValueError:  # not JSON (or too long an integer): the text itself
+        parsed = value
+    return name, parsed
 
 
 def train_xor(args: argparse.Namespace) -> int:
@@ -72,20 +119,27 @@ def train_images(args: argparse.Namespace) -> int:
         from nnplug import plotting
 
         plotting.require_matplotlib()
+    for path, what in ((args.save, "model"), (args.plot, "plot")):
+        if path is not None:
+            check_save_path(path, what)
     recipe = recipes.MnistRecipe(
         epochs=args.epochs,
         batch_size=args.batch_size,
-        learning_rate=args.learning_rate,
+        learning_rate=_learning_rate(args),
         optimizer=args.optimizer,
+        optimizer_args=dict(args.optimizer_arg),
     )
     model = _model(args.model)
+    probe = recipes.make_optimizer(recipe.optimizer, model, recipe)  # bad arguments fail now
+    rate = getattr(probe, "learning_rate", None)
     x_train, y_train, x_test, y_test = data.load(args, progress=not args.no_progress)
     if args.limit:
         x_train, y_train = x_train[: args.limit], y_train[: args.limit]
     prepared = (*recipes.prepare_mnist(x_train, y_train), *recipes.prepare_mnist(x_test, y_test))
     print(
         f"training {len(x_train)} images, {recipe.epochs} epochs, batch {recipe.batch_size}, "
-        f"{recipe.optimizer} lr {recipe.learning_rate}, backend {nnplug.current_backend().name}"
+        f"{recipe.optimizer} lr {rate if rate is not None else '(its own)'}, "
+        f"backend {nnplug.current_backend().name}"
     )
 
     def report(epoch: recipes.EpochReport) -> None:
@@ -110,15 +164,30 @@ def train_images(args: argparse.Namespace) -> int:
     return 0
 
 
+def _learning_rate(args: argparse.Namespace) -> float | None:
+    """The rate given, else the recipe's for its own optimizer, else None (the optimizer's)."""
+    if args.learning_rate is not None:
+        return args.learning_rate
+    defaults = recipes.MnistRecipe()
+    return defaults.learning_rate if args.optimizer == defaults.optimizer else None
+
+
 def _model(spec_path: Path | None) -> Module:
     if spec_path is None:
         return recipes.article_mnist_model()
+    file, _ = open_regular(spec_path, what="model spec", max_bytes=MAX_SPEC_BYTES, error=SpecError)
+    with file:
+        raw = read_exactly(file, MAX_SPEC_BYTES)
     try:
-        spec = json.loads(spec_path.read_text())
-    except OSError as error:
-        raise SpecError(f"cannot read the model spec {spec_path}: {error.strerror}") from None
-    except json.JSONDecodeError as error:
-        raise SpecError(f"{spec_path} is not valid JSON: {error}") from None
+        spec = json.loads(raw.decode("utf-8"))
+    except RecursionError:
+        raise SpecError(f"{spec_path}: the JSON is nested too deeply") from None
+    except ValueError as error:  # bad UTF-8 or JSON, or an integer of too many digits
+        raise SpecError(f"{spec_path} is not valid JSON: {str(error)[:200]}") from None
+    if not isinstance(spec, dict):
+        raise SpecError(
+            f"{spec_path}: expected a JSON object (a layer spec), got {type(spec).__name__}"
+        )
     model = nnplug.build(spec)
     recipes.check_mnist_model(model)
     return model

@@ -12,7 +12,7 @@ import numpy as np
 
 from .download import DownloadError, download_first
 from .errors import DatasetError
-from .idx import decompress, describe_start, is_gzip, parse_idx
+from .idx import Hashes, read_idx_path
 
 DATA_DIR_ENV = "NNPLUG_DATA_DIR"
 Splits = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
@@ -32,15 +32,19 @@ class Checksum:
     digest: str
     of: Literal["payload", "archive"] = "payload"
 
-    def verify(self, archive: bytes | None, payload: bytes, name: str) -> None:
-        """Raise DatasetError unless the file hashes to `digest`.
+    def hashes(self) -> Hashes:
+        """A fresh hash object, in the place (payload or archive) this checksum covers."""
+        digest = hashlib.new(self.algorithm, usedforsecurity=False)
+        return Hashes(payload=digest) if self.of == "payload" else Hashes(archive=digest)
 
-        `archive` is the gzip file's bytes, or None if the file is uncompressed.
+    def check(self, hashes: Hashes, name: str) -> None:
+        """Raise DatasetError unless the hash fed while reading matches `digest`.
+
+        An archive checksum cannot check an uncompressed file.
         """
-        data = payload if self.of == "payload" else archive
-        if data is None:
+        if self.of == "archive" and not hashes.compressed:
             return
-        actual = hashlib.new(self.algorithm, data, usedforsecurity=False).hexdigest()
+        actual = (hashes.payload or hashes.archive).hexdigest()
         if actual != self.digest.lower():
             what = "the decompressed data" if self.of == "payload" else "the gzip file"
             raise DatasetError(
@@ -137,12 +141,10 @@ def _read_file(
     path: Path, file: RemoteFile, name: str, *, require_gzip: bool = False
 ) -> np.ndarray:
     """Return the verified array in `path`, which holds `file`; `name` is used in errors."""
-    data = path.read_bytes()
-    if require_gzip and not is_gzip(data):
-        raise DatasetError(f"{name}: not a gzip file; {describe_start(data)}")
-    payload = decompress(data, name)
-    file.checksum.verify(data if payload is not data else None, payload, name)
-    return parse_idx(payload, name)
+    hashes = file.checksum.hashes()
+    array = read_idx_path(path, name, hashes=hashes, require_gzip=require_gzip)
+    file.checksum.check(hashes, name)
+    return array
 
 
 def _read_stored(

@@ -2,17 +2,25 @@
 
 An IDX file starts with two zero bytes, a type code and the number of dimensions,
 then one big-endian uint32 per dimension, then the values in C order.
+
+Files are streamed: the header is read (and decompressed) first, the size it declares is
+checked against a limit and against what the file can hold, and then exactly that many
+bytes are decompressed into the array, so a gzip bomb costs no more than a genuine file.
 """
 
 from __future__ import annotations
 
 import gzip
+import io
 import os
 import struct
 import zlib
 from math import prod
+from typing import Any, BinaryIO
 
 import numpy as np
+
+from nnplug.regular_files import open_regular, read_exactly, read_into
 
 from .errors import DatasetError
 
@@ -25,39 +33,113 @@ IDX_TYPES: dict[int, np.dtype] = {
     0x0E: np.dtype(">f8"),
 }
 GZIP_MAGIC = b"\x1f\x8b"
+MAX_IDX_BYTES = 1 << 31  # 2 GiB of values; MNIST's largest file holds 47 MB
+MAX_FILE_BYTES = 1 << 31
+# Deflate expands at most about 1032:1, so a gzip file of n bytes cannot hold more.
+_DEFLATE_MAX_RATIO = 1032
+_TRAILING_SHOWN = 1 << 20  # trailing bytes counted exactly up to this many
 
 
-def load_idx(source: str | os.PathLike[str] | bytes) -> np.ndarray:
+class Hashes:
+    """Hash objects to feed while reading: of the decompressed IDX bytes, of the file; and
+    whether the file turned out to be gzip-compressed."""
+
+    def __init__(self, payload: Any = None, archive: Any = None) -> None:
+        self.payload, self.archive = payload, archive
+        self.compressed = False
+
+
+def load_idx(
+    source: str | os.PathLike[str] | bytes, *, max_bytes: int = MAX_IDX_BYTES
+) -> np.ndarray:
     """Return the array stored in an IDX file, gzip-compressed or not.
 
-    `source` is a path or the file's bytes. Values come back in native byte order;
-    uint8 data is a read-only view of the file's bytes. Raises DatasetError, naming
-    the file, if it is corrupt or not exactly one well-formed IDX array.
+    `source` is a path (of a regular file) or the file's bytes. Values come back in native
+    byte order; the array is read-only. A file declaring more than `max_bytes` of values
+    is refused before anything is decompressed. Raises DatasetError, naming the file, if
+    it is corrupt or not exactly one well-formed IDX array.
     """
     if isinstance(source, bytes):
-        data, name = source, "<bytes>"
-    else:
-        name = os.fspath(source)
-        with open(source, "rb") as file:
-            data = file.read()
-    return parse_idx(decompress(data, name), name)
+        return read_idx(io.BytesIO(source), len(source), "<bytes>", max_bytes=max_bytes)
+    return read_idx_path(source, os.fspath(source), max_bytes=max_bytes)
+
+
+def read_idx_path(
+    path: str | os.PathLike[str],
+    name: str,
+    *,
+    hashes: Hashes | None = None,
+    require_gzip: bool = False,
+    max_bytes: int = MAX_IDX_BYTES,
+) -> np.ndarray:
+    """Return the array in the IDX file at `path`, feeding `hashes`; `name` is used in errors."""
+    file, size = open_regular(
+        path,
+        what="IDX file",
+        max_bytes=MAX_FILE_BYTES,
+        error=DatasetError,
+    )
+    with file:
+        return read_idx(
+            file, size, name, hashes=hashes, require_gzip=require_gzip, max_bytes=max_bytes
+        )
+
+
+def read_idx(
+    file: BinaryIO,
+    size: int,
+    name: str,
+    *,
+    hashes: Hashes | None = None,
+    require_gzip: bool = False,
+    max_bytes: int = MAX_IDX_BYTES,
+) -> np.ndarray:
+    """Return the array in the IDX stream `file` of `size` bytes (gzip or not)."""
+    hashes = hashes or Hashes()
+    raw: BinaryIO = _Hashing(file, hashes.archive) if hashes.archive is not None else file
+    start = raw.read(2)
+    if require_gzip and start != GZIP_MAGIC:
+        raise DatasetError(f"{name}: not a gzip file; {describe_start(start + raw.read(14))}")
+    compressed = hashes.compressed = start == GZIP_MAGIC
+    stream: BinaryIO = (
+        _GzipErrors(gzip.GzipFile(fileobj=_Prefixed(start, raw), mode="rb"), name)
+        if compressed
+        else _Prefixed(start, raw)
+    )
+    reader = _Hashing(stream, hashes.payload) if hashes.payload is not None else stream
+    dtype, shape = _read_header(reader, name)
+    header_size = 4 + 4 * len(shape)
+    count = prod(shape)
+    expected = count * dtype.itemsize
+    if expected > max_bytes:
+        raise DatasetError(
+            f"{name}: the IDX header declares {shape} {dtype.name} values ({expected} bytes), "
+            f"over the limit of {max_bytes} bytes"
+        )
+    if compressed and expected > _DEFLATE_MAX_RATIO * size + 1024:
+        raise DatasetError(
+            f"{name}: the IDX header declares {expected} bytes of data, more than a gzip "
+            f"file of {size} bytes can hold (truncated?)"
+        )
+    if not compressed and expected != size - header_size:
+        raise DatasetError(_size_message(name, shape, dtype, expected, size - header_size))
+    array = np.empty(count, dtype=dtype)
+    found = read_into(reader, memoryview(array).cast("B")) if expected else 0
+    if found < expected:
+        raise DatasetError(_size_message(name, shape, dtype, expected, found))
+    trailing = _count_rest(reader)
+    if trailing:
+        raise DatasetError(_size_message(name, shape, dtype, expected, expected + trailing))
+    if hashes.archive is not None:
+        _count_rest(raw)  # the archive hash covers the whole file
+    array = array.reshape(shape).astype(dtype.newbyteorder("="), copy=False)
+    array.flags.writeable = False
+    return array
 
 
 def is_gzip(data: bytes) -> bool:
     """Whether `data` starts like a gzip stream."""
     return data[:2] == GZIP_MAGIC
-
-
-def decompress(data: bytes, name: str) -> bytes:
-    """Return `data` decompressed if it is gzip-compressed, else `data` itself."""
-    if not is_gzip(data):
-        return data
-    try:
-        return gzip.decompress(data)
-    except (OSError, EOFError, zlib.error) as err:
-        raise DatasetError(
-            f"{name}: corrupt gzip data ({err}); the file is damaged or incomplete"
-        ) from err
 
 
 def describe_start(data: bytes) -> str:
@@ -68,44 +150,36 @@ def describe_start(data: bytes) -> str:
     return shown
 
 
-def parse_idx(payload: bytes, name: str = "<bytes>") -> np.ndarray:
-    """Return the array held by uncompressed IDX bytes; `name` is used in errors."""
-    dtype, ndim = _parse_magic(payload, name)
-    shape = _parse_dims(payload, ndim, name)
-    offset = 4 + 4 * ndim
-    count = prod(shape)
-    expected, found = count * dtype.itemsize, len(payload) - offset
-    if found != expected:
-        raise DatasetError(_size_message(name, shape, dtype, expected, found))
-    array = np.frombuffer(payload, dtype=dtype, count=count, offset=offset)
-    return array.reshape(shape).astype(dtype.newbyteorder("="), copy=False)
-
-
-def _parse_magic(payload: bytes, name: str) -> tuple[np.dtype, int]:
-    if len(payload) < 4:
-        raise DatasetError(f"{name}: {len(payload)} bytes is too short for an IDX file")
-    if payload[:2] != b"\0\0":
+def _read_header(stream: BinaryIO, name: str) -> tuple[np.dtype, tuple[int, ...]]:
+    magic = read_exactly(stream, 4)
+    if len(magic) < 4:
+        raise DatasetError(f"{name}: {len(magic)} bytes is too short for an IDX file")
+    if magic[:2] != b"\0\0":
         raise DatasetError(
             f"{name}: not an IDX file (which starts with two zero bytes); "
-            + describe_start(payload)
+            + describe_start(magic + read_exactly(stream, 12))
         )
-    code, ndim = payload[2], payload[3]
+    code, ndim = magic[2], magic[3]
     if code not in IDX_TYPES:
         known = ", ".join(f"0x{c:02X} {t.name}" for c, t in IDX_TYPES.items())
         raise DatasetError(f"{name}: unknown IDX type code 0x{code:02X} (known: {known})")
     if ndim == 0:
         raise DatasetError(f"{name}: the IDX header declares 0 dimensions")
-    return IDX_TYPES[code], ndim
-
-
-def _parse_dims(payload: bytes, ndim: int, name: str) -> tuple[int, ...]:
-    header_size = 4 + 4 * ndim
-    if len(payload) < header_size:
+    dims = read_exactly(stream, 4 * ndim)
+    if len(dims) < 4 * ndim:
         raise DatasetError(
-            f"{name}: IDX header truncated: {ndim} dimensions need {header_size} "
-            f"header bytes, found {len(payload)}"
+            f"{name}: IDX header truncated: {ndim} dimensions need {4 + 4 * ndim} "
+            f"header bytes, found {4 + len(dims)}"
         )
-    return struct.unpack_from(f">{ndim}I", payload, 4)
+    return IDX_TYPES[code], struct.unpack(f">{ndim}I", dims)
+
+
+def _count_rest(stream: BinaryIO) -> int:
+    """Read what is left of `stream`, a chunk at a time; return how many bytes (capped)."""
+    total = 0
+    while total <= _TRAILING_SHOWN and (chunk := stream.read(1 << 16)):
+        total += len(chunk)
+    return total
 
 
 def _size_message(
@@ -114,4 +188,61 @@ def _size_message(
     what = f"{name}: expected {expected} bytes of data for {shape} {dtype.name} values"
     if found < expected:
         return f"{what}, found {found} (truncated?)"
-    return f"{what}, found {found} ({found - expected} trailing bytes)"
+    more = "more than " if found - expected > _TRAILING_SHOWN else ""
+    return f"{what}, found {more}{found} ({more}{found - expected} trailing bytes)"
+
+
+class _Prefixed(io.RawIOBase):
+    """`prefix` (bytes already read), then the rest of `stream`."""
+
+    def __init__(self, prefix: bytes, stream: BinaryIO) -> None:
+        self.prefix, self.stream = prefix, stream
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        if self.prefix:
+            count = min(len(self.prefix), len(view))
+            view[:count] = self.prefix[:count]
+            self.prefix = self.prefix[count:]
+            return count
+        data = self.stream.read(len(view))
+        view[: len(data)] = data
+        return len(data)
+
+
+class _Hashing(io.RawIOBase):
+    """Reads `stream`, feeding `digest` everything read."""
+
+    def __init__(self, stream: BinaryIO, digest: Any) -> None:
+        self.stream, self.digest = stream, digest
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        count = self.stream.readinto(view)
+        if count:
+            self.digest.update(view[:count])
+        return count or 0
+
+
+class _GzipErrors(io.RawIOBase):
+    """A gzip stream whose corruption errors become DatasetErrors naming the file."""
+
+    def __init__(self, stream: gzip.GzipFile, name: str) -> None:
+        self.stream, self.name = stream, name
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        try:
+            return self.stream.readinto(buffer)
+        except (OSError, EOFError, zlib.error) as err:
+            raise DatasetError(
+                f"{self.name}: corrupt gzip data ({err}); the file is damaged or incomplete"
+            ) from err

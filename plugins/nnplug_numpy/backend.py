@@ -76,7 +76,15 @@ class NumpyBackend(Backend):
 
     def softmax(self, x: np.ndarray) -> np.ndarray:
         # Subtracting the row max leaves the result unchanged and keeps exp() from overflowing.
-        out = np.exp(x - x.max(axis=1, keepdims=True, initial=-np.inf))
+        # A row whose max is +inf is uniform over its +inf entries, a row of only -inf is
+        # uniform, and -inf entries elsewhere give 0 (the limits for finite logits); a NaN
+        # anywhere in a row makes the row NaN.
+        top = x.max(axis=1, keepdims=True, initial=-np.inf)
+        infinite = np.isinf(top)
+        shifted = x - np.where(infinite, 0, top)
+        if infinite.any():
+            shifted = np.where(infinite, np.where(x == top, 0, -np.inf), shifted)
+        out = np.exp(shifted)
         out /= out.sum(axis=1, keepdims=True)
         return out
 
