@@ -120,7 +120,8 @@ def train_mnist(
     ``on_epoch`` receives each epoch's report, with the test accuracy after it.
     """
     x_train, y_train, x_test, y_test = data
-    optimizer = make_optimizer(recipe.optimizer, model, recipe)
+    # Any: the schedule reaches for a learning_rate only when the optimizer has a number there.
+    optimizer: Any = make_optimizer(recipe.optimizer, model, recipe)
     # The schedule rewrites optimizer.learning_rate before each epoch, from its first value.
     start = getattr(optimizer, "learning_rate", None)
     scheduled = isinstance(start, (int, float))

@@ -6,9 +6,10 @@ regular file is refused before a byte is read, and so is a file above the caller
 
 from __future__ import annotations
 
+import io
 import os
 import stat
-from typing import BinaryIO
+from typing import Any, Protocol
 
 _KINDS = (
     (stat.S_ISDIR, "a directory"),
@@ -26,7 +27,7 @@ def open_regular(
     max_bytes: int,
     error: type[Exception],
     limit_hint: str = "",
-) -> tuple[BinaryIO, int]:
+) -> tuple[io.FileIO, int]:
     """Open ``path`` unbuffered for reading if it is a regular file of at most ``max_bytes``.
 
     Returns the file and its size. Raises ``error`` with a message naming ``path`` and
@@ -50,13 +51,21 @@ def open_regular(
                 f"{max_bytes} bytes{hint}"
             )
         os.set_blocking(fd, True)
-        return os.fdopen(fd, "rb", buffering=0), size
+        return io.FileIO(fd, "rb"), size
     except BaseException:
         os.close(fd)
         raise
 
 
-def read_exactly(file: BinaryIO, size: int) -> bytes:
+class Reader(Protocol):
+    """A binary stream that can read into a buffer (files, gzip streams, wrappers)."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
+
+    def readinto(self, buffer: Any, /) -> int | None: ...
+
+
+def read_exactly(file: Reader, size: int) -> bytes:
     """Read ``size`` bytes, fewer only at the end of the file."""
     chunks, remaining = [], size
     while remaining > 0 and (chunk := file.read(min(remaining, 1 << 20))):
@@ -65,7 +74,7 @@ def read_exactly(file: BinaryIO, size: int) -> bytes:
     return b"".join(chunks)
 
 
-def read_into(file: BinaryIO, view: memoryview) -> int:
+def read_into(file: Reader, view: memoryview) -> int:
     """Fill ``view`` (bytes) from ``file``; return how many bytes were read (short at EOF)."""
     done = 0
     while done < len(view):

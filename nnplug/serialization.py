@@ -44,7 +44,7 @@ from nnplug import errors, plugins, registry, rng
 from nnplug.modules.linear import Linear
 from nnplug.modules.module import Module
 from nnplug.modules.sequential import Sequential
-from nnplug.regular_files import open_regular, read_exactly, read_into
+from nnplug.regular_files import Reader, open_regular, read_exactly, read_into
 from nnplug.spec import CHILDREN, ROOT, SpecError, build, spec_of, walk
 
 __all__ = [
@@ -57,15 +57,20 @@ __all__ = [
     "save",
 ]
 
-MAGIC = b"\x89NNP\r\n\x1a\n"  # PNG-style: a non-ASCII byte and line endings catch text-mode copies
+MAGIC = b"\x89NNP\r\n\x1a\n"
+"""The first bytes of every model file; like PNG's, a non-ASCII byte and line endings catch
+copies made in text mode."""
 FORMAT_VERSION = 1
+"""The version of the file layout that ``save`` writes and ``load`` reads."""
 _PREAMBLE = struct.Struct("<IQQ")  # format version, header length, payload length
 _DIGEST_SIZE = hashlib.sha256().digest_size
 _ARRAY_KINDS = "biuf"  # booleans, integers, floats: never objects
 _ArrayLayout = tuple[np.dtype, tuple[int, ...]]
 _MAX_NDIM = 32  # NumPy's own limit
-MAX_FILE_BYTES = 1 << 30  # 1 GiB: load(..., max_bytes=...) reads larger files
+MAX_FILE_BYTES = 1 << 30
+"""The largest model file ``load`` reads by default (1 GiB); ``max_bytes=`` raises it."""
 MAX_HEADER_BYTES = 16 << 20
+"""The largest JSON header a model file may have."""
 
 
 def save(model: Module, path: str | os.PathLike[str], *, allow_nonfinite: bool = False) -> None:
@@ -314,7 +319,7 @@ def _nnplug_version() -> str:
 class _Reader:
     """Reads a model file front to back once, hashing as it goes, checking every length."""
 
-    def __init__(self, path: Path, file: BinaryIO, size: int) -> None:
+    def __init__(self, path: Path, file: Reader, size: int) -> None:
         self.path, self.file, self.size = path, file, size
         self.digest = hashlib.sha256()
         self.consumed = 0
@@ -404,7 +409,7 @@ class _Reader:
                 )
         for (_, param), (dtype, shape) in zip(params, entries, strict=True):
             if param.dtype == dtype and param.flags.c_contiguous and param.flags.writeable:
-                view = memoryview(param).cast("B")
+                view = param.data.cast("B")
                 if read_into(self.file, view) != len(view):
                     raise _changed(path)
                 self.digest.update(view)
@@ -623,7 +628,7 @@ class _LayoutCheck:
 
 def _known_layout(cls: type, kwargs: dict[str, Any]) -> list[_ArrayLayout] | None:
     """The parameters ``cls(**kwargs)`` will have, when that is known without building it."""
-    if cls.parameters is Module.parameters:
+    if getattr(cls, "parameters", None) is Module.parameters:
         return []
     if cls is Linear:
         try:
@@ -645,7 +650,7 @@ class _Zeros(np.ndarray):
 
     draws: _ZeroDraws
 
-    def astype(self, dtype: Any, *args: Any, **kwargs: Any) -> np.ndarray:  # type: ignore[override]
+    def astype(self, dtype: Any, *args: Any, **kwargs: Any) -> np.ndarray:
         return self.draws.zeros(self.shape, np.dtype(dtype))
 
 

@@ -229,27 +229,12 @@ def undocumented_methods(cls: type) -> list[str]:
     return missing
 
 
-# Public constants in files that are being rewritten elsewhere; each needs a docstring
-# under its assignment. strict: the test fails once the docstring exists, so the mark goes.
-AWAITING_DOCSTRINGS = {
-    "nnplug.datasets.FASHION_MNIST": "nnplug/datasets/mnist.py",
-    "nnplug.datasets.MNIST": "nnplug/datasets/mnist.py",
-    "nnplug.serialization.FORMAT_VERSION": "nnplug/serialization.py",
-    "nnplug.serialization.MAGIC": "nnplug/serialization.py",
-}
-
-
 def public_name_params() -> list[object]:
     params: list[object] = []
     for module in public_modules():
         params.append(pytest.param(module, None, id=module.__name__))
         for name in public_names(module):
-            qualified = f"{module.__name__}.{name}"
-            marks = []
-            if qualified in AWAITING_DOCSTRINGS:
-                reason = f"docstring to be added in {AWAITING_DOCSTRINGS[qualified]}"
-                marks = [pytest.mark.xfail(strict=True, reason=reason)]
-            params.append(pytest.param(module, name, id=qualified, marks=marks))
+            params.append(pytest.param(module, name, id=f"{module.__name__}.{name}"))
     return params
 
 

@@ -16,11 +16,11 @@ import os
 import struct
 import zlib
 from math import prod
-from typing import Any, BinaryIO
+from typing import Any
 
 import numpy as np
 
-from nnplug.regular_files import open_regular, read_exactly, read_into
+from nnplug.regular_files import Reader, open_regular, read_exactly, read_into
 
 from .errors import DatasetError
 
@@ -86,7 +86,7 @@ def read_idx_path(
 
 
 def read_idx(
-    file: BinaryIO,
+    file: Reader,
     size: int,
     name: str,
     *,
@@ -96,17 +96,17 @@ def read_idx(
 ) -> np.ndarray:
     """Return the array in the IDX stream `file` of `size` bytes (gzip or not)."""
     hashes = hashes or Hashes()
-    raw: BinaryIO = _Hashing(file, hashes.archive) if hashes.archive is not None else file
+    raw: Reader = _Hashing(file, hashes.archive) if hashes.archive is not None else file
     start = raw.read(2)
     if require_gzip and start != GZIP_MAGIC:
         raise DatasetError(f"{name}: not a gzip file; {describe_start(start + raw.read(14))}")
     compressed = hashes.compressed = start == GZIP_MAGIC
-    stream: BinaryIO = (
+    stream: Reader = (
         _GzipErrors(gzip.GzipFile(fileobj=_Prefixed(start, raw), mode="rb"), name)
         if compressed
         else _Prefixed(start, raw)
     )
-    reader = _Hashing(stream, hashes.payload) if hashes.payload is not None else stream
+    reader: Reader = _Hashing(stream, hashes.payload) if hashes.payload is not None else stream
     dtype, shape = _read_header(reader, name)
     header_size = 4 + 4 * len(shape)
     count = prod(shape)
@@ -124,7 +124,7 @@ def read_idx(
     if not compressed and expected != size - header_size:
         raise DatasetError(_size_message(name, shape, dtype, expected, size - header_size))
     array = np.empty(count, dtype=dtype)
-    found = read_into(reader, memoryview(array).cast("B")) if expected else 0
+    found = read_into(reader, array.data.cast("B")) if expected else 0
     if found < expected:
         raise DatasetError(_size_message(name, shape, dtype, expected, found))
     trailing = _count_rest(reader)
@@ -150,7 +150,7 @@ def describe_start(data: bytes) -> str:
     return shown
 
 
-def _read_header(stream: BinaryIO, name: str) -> tuple[np.dtype, tuple[int, ...]]:
+def _read_header(stream: Reader, name: str) -> tuple[np.dtype, tuple[int, ...]]:
     magic = read_exactly(stream, 4)
     if len(magic) < 4:
         raise DatasetError(f"{name}: {len(magic)} bytes is too short for an IDX file")
@@ -174,7 +174,7 @@ def _read_header(stream: BinaryIO, name: str) -> tuple[np.dtype, tuple[int, ...]
     return IDX_TYPES[code], struct.unpack(f">{ndim}I", dims)
 
 
-def _count_rest(stream: BinaryIO) -> int:
+def _count_rest(stream: Reader) -> int:
     """Read what is left of `stream`, a chunk at a time; return how many bytes (capped)."""
     total = 0
     while total <= _TRAILING_SHOWN and (chunk := stream.read(1 << 16)):
@@ -195,7 +195,7 @@ def _size_message(
 class _Prefixed(io.RawIOBase):
     """`prefix` (bytes already read), then the rest of `stream`."""
 
-    def __init__(self, prefix: bytes, stream: BinaryIO) -> None:
+    def __init__(self, prefix: bytes, stream: Reader) -> None:
         self.prefix, self.stream = prefix, stream
 
     def readable(self) -> bool:
@@ -216,7 +216,7 @@ class _Prefixed(io.RawIOBase):
 class _Hashing(io.RawIOBase):
     """Reads `stream`, feeding `digest` everything read."""
 
-    def __init__(self, stream: BinaryIO, digest: Any) -> None:
+    def __init__(self, stream: Reader, digest: Any) -> None:
         self.stream, self.digest = stream, digest
 
     def readable(self) -> bool:

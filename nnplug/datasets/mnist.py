@@ -44,6 +44,7 @@ MNIST = Dataset(
         "http://yann.lecun.com/exdb/mnist/",
     ),
 )
+"""MNIST: 60,000 training and 10,000 test images of handwritten digits, 28x28."""
 
 # Zalando publishes only the MD5 of the .gz archives.
 FASHION_MNIST = Dataset(
@@ -65,6 +66,7 @@ FASHION_MNIST = Dataset(
         "https://github.com/zalandoresearch/fashion-mnist/raw/master/data/fashion/",
     ),
 )
+"""Fashion-MNIST: MNIST's layout with 10 kinds of clothing instead of digits."""
 
 
 def download_mnist(
