@@ -15,5 +15,9 @@ def nnplug_layers() -> dict[str, type[modules.Module]]:
         "sigmoid": modules.Sigmoid,
         "relu": modules.ReLU,
         "softmax": modules.Softmax,
+        "conv2d": modules.Conv2D,
+        "maxpool2d": modules.MaxPool2D,
+        "flatten": modules.Flatten,
+        "reshape": modules.Reshape,
         "sequential": modules.Sequential,
     }
