@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from pathlib import Path
 
@@ -37,14 +38,24 @@ def register(commands: argparse._SubParsersAction) -> None:
 
 
 def _add_image_training_options(parser: argparse.ArgumentParser) -> None:
-    defaults = recipes.MnistRecipe()
-    parser.add_argument("--epochs", type=positive_int, default=defaults.epochs)
-    parser.add_argument("--batch-size", type=positive_int, default=defaults.batch_size)
-    parser.add_argument("--learning-rate", type=positive_float, default=defaults.learning_rate)
-    parser.add_argument("--optimizer", default=defaults.optimizer, help="sgd (default) or adam")
+    mlp, cnn = recipes.RECIPES["mlp"], recipes.RECIPES["cnn"]
+
+    def default(name: str) -> str:
+        return f"default: {getattr(mlp, name)} (mlp), {getattr(cnn, name)} (cnn)"
+
+    parser.add_argument(
+        "--arch",
+        choices=sorted(recipes.ARCHITECTURES),
+        default="mlp",
+        help="mlp: the article's 784-100-50-10 model (default); cnn: a convolutional network",
+    )
+    parser.add_argument("--epochs", type=positive_int, help=default("epochs"))
+    parser.add_argument("--batch-size", type=positive_int, help=default("batch_size"))
+    parser.add_argument("--learning-rate", type=positive_float, help=default("learning_rate"))
+    parser.add_argument("--optimizer", help="sgd or adam; " + default("optimizer"))
     data.add_data_options(parser, choose_dataset=False)
     parser.add_argument(
-        "--model", type=Path, help="JSON spec of the model to train (default: the article's)"
+        "--model", type=Path, help="JSON spec of the model to train (default: --arch's)"
     )
     parser.add_argument("--save", type=Path, help="save the trained model to this file")
     parser.add_argument(
@@ -72,13 +83,16 @@ def train_images(args: argparse.Namespace) -> int:
         from nnplug import plotting
 
         plotting.require_matplotlib()
-    recipe = recipes.MnistRecipe(
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        learning_rate=args.learning_rate,
-        optimizer=args.optimizer,
+    chosen = {
+        "epochs": args.epochs,
+        "batch_size": args.batch_size,
+        "learning_rate": args.learning_rate,
+        "optimizer": args.optimizer,
+    }
+    recipe = dataclasses.replace(
+        recipes.RECIPES[args.arch], **{k: v for k, v in chosen.items() if v is not None}
     )
-    model = _model(args.model)
+    model = _model(args.model, args.arch)
     x_train, y_train, x_test, y_test = data.load(args, progress=not args.no_progress)
     if args.limit:
         x_train, y_train = x_train[: args.limit], y_train[: args.limit]
@@ -110,9 +124,9 @@ def train_images(args: argparse.Namespace) -> int:
     return 0
 
 
-def _model(spec_path: Path | None) -> Module:
+def _model(spec_path: Path | None, arch: str) -> Module:
     if spec_path is None:
-        return recipes.article_mnist_model()
+        return recipes.ARCHITECTURES[arch]()
     try:
         spec = json.loads(spec_path.read_text())
     except OSError as error:

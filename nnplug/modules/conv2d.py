@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from nnplug.arrays import aligned_zeros
-from nnplug.modules.images import as_images, check_grad, compact, pair, shape_of
+from nnplug.modules.images import as_images, check_grad, compact, pair, positive, shape_of
 from nnplug.modules.module import Module
 from nnplug.rng import generator as default_generator
 
@@ -56,8 +56,8 @@ class Conv2D(Module):
         dtype: str | np.dtype = "float32",
         rng: np.random.Generator | None = None,
     ) -> None:
-        (self.in_channels,) = shape_of("Conv2D", "in_channels", [in_channels])
-        (self.out_channels,) = shape_of("Conv2D", "out_channels", [out_channels])
+        self.in_channels = positive("Conv2D", "in_channels", in_channels)
+        self.out_channels = positive("Conv2D", "out_channels", out_channels)
         self.kernel_size = pair("Conv2D", "kernel_size", kernel_size, 1)
         self.stride = pair("Conv2D", "stride", stride, 1)
         self.padding = pair("Conv2D", "padding", padding, 0)

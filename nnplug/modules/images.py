@@ -27,6 +27,13 @@ def pair(owner: str, name: str, value: object, minimum: int) -> Pair:
     return int(items[0]), int(items[1])
 
 
+def positive(owner: str, name: str, value: object) -> int:
+    """Return ``value`` if it is a positive int, else raise."""
+    if not _is_int(value) or value < 1:
+        raise ValueError(f"{owner}: {name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
 def shape_of(owner: str, name: str, value: object, length: int | None = None) -> tuple[int, ...]:
     """Return ``value`` as a tuple of positive ints (of ``length`` items, when given)."""
     if (
