@@ -118,9 +118,11 @@ class NumpyBackend(Backend):
         kernel = weights.shape[2:]
         patches = _windows(_pad(x, padding), kernel, stride)
         n, out_h, out_w = patches.shape[:3]
-        rows = patches.reshape(n * out_h * out_w, -1) @ weights.reshape(len(weights), -1).T
+        filters = weights.reshape(len(weights), -1)
+        rows = patches.reshape(n * out_h * out_w, filters.shape[1]) @ filters.T
         rows += bias
-        return np.ascontiguousarray(rows.reshape(n, out_h, out_w, -1).transpose(0, 3, 1, 2))
+        images = rows.reshape(n, out_h, out_w, len(weights))
+        return np.ascontiguousarray(images.transpose(0, 3, 1, 2))
 
     def conv2d_input_grad(
         self,
@@ -132,7 +134,7 @@ class NumpyBackend(Backend):
     ) -> np.ndarray:
         n, _, out_h, out_w = grad.shape
         channels, kh, kw = weights.shape[1:]
-        rows = grad.transpose(0, 2, 3, 1).reshape(n * out_h * out_w, -1)
+        rows = grad.transpose(0, 2, 3, 1).reshape(n * out_h * out_w, len(weights))
         patch_grads = (rows @ weights.reshape(len(weights), -1)).reshape(
             n, out_h, out_w, channels, kh, kw
         )
@@ -161,7 +163,8 @@ class NumpyBackend(Backend):
         kernel = weights_grad.shape[2:]
         patches = _windows(_pad(x, padding), kernel, stride)
         rows = grad.transpose(0, 2, 3, 1).reshape(-1, grad.shape[1])
-        weights_grad += (rows.T @ patches.reshape(len(rows), -1)).reshape(weights_grad.shape)
+        patch_matrix = patches.reshape(len(rows), weights_grad[0].size)
+        weights_grad += (rows.T @ patch_matrix).reshape(weights_grad.shape)
         bias_grad += grad.sum(axis=(0, 2, 3))
 
     def maxpool2d_forward(
