@@ -9,8 +9,17 @@
  * where G is the output gradient with one row per pixel. The register-tiled matrix
  * kernels of matmul.c do all the arithmetic. Images go through in chunks whose patches
  * fit in a scratch buffer of about CHUNK_FLOATS, so that they stay in cache between
- * being written and being read.
+ * being written and being read. With threads > 1, large batches are split by images over
+ * up to that many POSIX threads, each with its own scratch (and, for the parameter
+ * gradients, its own accumulators, added up at the end: results then differ from one
+ * thread's in the last bits).
  */
+#if !defined(_WIN32)
+#define _POSIX_C_SOURCE 200809L
+#define NNP_HAVE_THREADS 1
+#include <pthread.h>
+#endif
+
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -49,16 +58,6 @@ static int make_geometry(struct geometry *g, ptrdiff_t n, ptrdiff_t c, ptrdiff_t
     g->chunk = per_image > 0 && per_image < CHUNK_FLOATS ? CHUNK_FLOATS / per_image : 1;
     if (g->chunk > n) g->chunk = n > 0 ? n : 1;
     return NNP_OK;
-}
-
-/* Scratch for one chunk: its patches (pixels * patch floats per image) and its pixel rows
- * (pixels * oc per image), or NULL. */
-static float *scratch(const struct geometry *g, float **rows)
-{
-    const size_t patches = (size_t)(g->chunk * g->pixels * g->patch);
-    float *block = malloc((patches + (size_t)(g->chunk * g->pixels * g->oc) + 1) * sizeof(float));
-    *rows = block == NULL ? NULL : block + patches;
-    return block;
 }
 
 /* The columns kx of a window row starting at image column x0 that fall inside the image:
@@ -159,10 +158,130 @@ static int overlaps(const float *a, ptrdiff_t size_a, const float *b, ptrdiff_t 
     return nnp_overlap(a, 1, size_a, size_a, b, 1, size_b, size_b);
 }
 
+/* ---- the three products, over a range of images --------------------------------------- */
+
+enum job_kind { FORWARD, INPUT_GRAD, PARAM_GRADS };
+
+/* One thread's share of a call: images [first, last), with its own scratch. */
+struct job {
+    const struct geometry *g;
+    enum job_kind kind;
+    ptrdiff_t first, last;
+    const float *x, *weights, *bias, *g_out;
+    float *y, *dx, *dw, *db; /* dw, db: this job's accumulators */
+    float *patches, *rows;   /* scratch: one chunk of patches and of pixel rows */
+    int status;
+};
+
+static void run_job(struct job *j)
+{
+    const struct geometry *g = j->g;
+    const ptrdiff_t image = g->c * g->h * g->w, output = g->oc * g->pixels;
+    if (j->kind == INPUT_GRAD && j->last > j->first)
+        memset(j->dx + j->first * image, 0, (size_t)((j->last - j->first) * image) * sizeof(float));
+    j->status = NNP_OK;
+    for (ptrdiff_t first = j->first; first < j->last && j->status == NNP_OK; first += g->chunk) {
+        const ptrdiff_t images = j->last - first < g->chunk ? j->last - first : g->chunk;
+        const ptrdiff_t count = images * g->pixels;
+        switch (j->kind) {
+        case FORWARD:
+            im2col(g, images, j->x + first * image, j->patches);
+            j->status = nnp_linear_forward(count, g->patch, g->oc, j->patches, g->patch,
+                                           j->weights, g->patch, j->bias, j->rows, g->oc);
+            rows_to_images(g, images, j->rows, j->y + first * output);
+            break;
+        case INPUT_GRAD:
+            images_to_rows(g, images, j->g_out + first * output, j->rows);
+            j->status = nnp_linear_input_grad(count, g->patch, g->oc, j->rows, g->oc, j->weights,
+                                              g->patch, j->patches, g->patch);
+            col2im(g, images, j->patches, j->dx + first * image);
+            break;
+        case PARAM_GRADS:
+            im2col(g, images, j->x + first * image, j->patches);
+            images_to_rows(g, images, j->g_out + first * output, j->rows);
+            j->status = nnp_linear_param_grads(count, g->patch, g->oc, j->rows, g->oc, j->patches,
+                                               g->patch, j->dw, g->patch, j->db);
+            break;
+        }
+    }
+}
+
+#if defined(NNP_HAVE_THREADS)
+static void *job_thread(void *job)
+{
+    run_job(job);
+    return NULL;
+}
+#endif
+
+#define MAX_THREADS 8
+/* Multiply-adds a thread must have to be worth starting (tens of microseconds). */
+#define MIN_WORK_PER_THREAD ((ptrdiff_t)1 << 21)
+
+static int threads_for(const struct geometry *g, int threads)
+{
+    const ptrdiff_t work = g->n * g->pixels * g->patch * (g->oc > 0 ? g->oc : 1);
+    ptrdiff_t useful = work / MIN_WORK_PER_THREAD;
+    if (useful > g->n) useful = g->n;
+    if (threads > MAX_THREADS) threads = MAX_THREADS;
+#if !defined(NNP_HAVE_THREADS)
+    threads = 1;
+#endif
+    return useful < 2 || threads < 2 ? 1 : (int)(useful < threads ? useful : threads);
+}
+
+/* Splits the images of `proto` over up to `threads` jobs and runs them. All memory is
+ * allocated before anything is written, so NNP_CONV_NOMEM leaves the outputs untouched. */
+static int run(const struct geometry *g, int threads, const struct job *proto)
+{
+    const int t = threads_for(g, threads);
+    const ptrdiff_t scratch = g->chunk * g->pixels * (g->patch + g->oc);
+    const ptrdiff_t accumulators = proto->kind == PARAM_GRADS ? g->oc * g->patch + g->oc : 0;
+    float *block = calloc((size_t)(t * scratch + (t - 1) * accumulators + 1), sizeof(float));
+    if (block == NULL) return NNP_CONV_NOMEM;
+    struct job jobs[MAX_THREADS];
+    for (int k = 0; k < t; k++) {
+        jobs[k] = *proto;
+        jobs[k].first = g->n * k / t;
+        jobs[k].last = g->n * (k + 1) / t;
+        jobs[k].patches = block + k * scratch;
+        jobs[k].rows = jobs[k].patches + g->chunk * g->pixels * g->patch;
+        if (k > 0 && proto->kind == PARAM_GRADS) {
+            jobs[k].dw = block + t * scratch + (k - 1) * accumulators;
+            jobs[k].db = jobs[k].dw + g->oc * g->patch;
+        }
+    }
+#if defined(NNP_HAVE_THREADS)
+    pthread_t ids[MAX_THREADS];
+    int started[MAX_THREADS] = {0};
+    for (int k = 1; k < t; k++) started[k] = pthread_create(&ids[k], NULL, job_thread, &jobs[k]) == 0;
+    run_job(&jobs[0]);
+    for (int k = 1; k < t; k++) {
+        if (started[k])
+            pthread_join(ids[k], NULL);
+        else
+            run_job(&jobs[k]); /* no thread: do its share here */
+    }
+#else
+    for (int k = 0; k < t; k++) run_job(&jobs[k]);
+#endif
+    int status = NNP_OK;
+    for (int k = 0; k < t; k++)
+        if (status == NNP_OK) status = jobs[k].status;
+    for (int k = 1; k < t && proto->kind == PARAM_GRADS; k++) {
+        for (ptrdiff_t i = 0; i < g->oc * g->patch; i++) proto->dw[i] += jobs[k].dw[i];
+        for (ptrdiff_t i = 0; i < g->oc; i++) proto->db[i] += jobs[k].db[i];
+    }
+    free(block);
+    return status;
+}
+
+/* ---- entry points ---------------------------------------------------------------------- */
+
 int nnp_conv2d_forward(ptrdiff_t n, ptrdiff_t c, ptrdiff_t h, ptrdiff_t w, ptrdiff_t oc,
                        ptrdiff_t kh, ptrdiff_t kw, ptrdiff_t sh, ptrdiff_t sw, ptrdiff_t ph,
                        ptrdiff_t pw, const float *x, const float *weights, const float *bias,
-                       float *y)
+                       float *y, int threads)
 {
     struct geometry g;
     int status = make_geometry(&g, n, c, h, w, oc, kh, kw, sh, sw, ph, pw);
@@ -176,25 +295,15 @@ int nnp_conv2d_forward(ptrdiff_t n, ptrdiff_t c, ptrdiff_t h, ptrdiff_t w, ptrdi
         || overlaps(y, output_floats(&g), bias, oc))
         return NNP_ERR_ALIAS;
     if (output_floats(&g) == 0) return NNP_OK;
-
-    float *rows;
-    float *patches = scratch(&g, &rows);
-    if (patches == NULL) return NNP_CONV_NOMEM;
-    for (ptrdiff_t first = 0; first < n && status == NNP_OK; first += g.chunk) {
-        const ptrdiff_t images = n - first < g.chunk ? n - first : g.chunk;
-        const ptrdiff_t count = images * g.pixels;
-        im2col(&g, images, x + first * c * h * w, patches);
-        status = nnp_linear_forward(count, g.patch, oc, patches, g.patch, weights, g.patch, bias,
-                                    rows, oc);
-        rows_to_images(&g, images, rows, y + first * oc * g.pixels);
-    }
-    free(patches);
-    return status;
+    const struct job job = {.g = &g, .kind = FORWARD, .x = x, .weights = weights, .bias = bias,
+                            .y = y};
+    return run(&g, threads, &job);
 }
 
 int nnp_conv2d_input_grad(ptrdiff_t n, ptrdiff_t c, ptrdiff_t h, ptrdiff_t w, ptrdiff_t oc,
                           ptrdiff_t kh, ptrdiff_t kw, ptrdiff_t sh, ptrdiff_t sw, ptrdiff_t ph,
-                          ptrdiff_t pw, const float *g_out, const float *weights, float *dx)
+                          ptrdiff_t pw, const float *g_out, const float *weights, float *dx,
+                          int threads)
 {
     struct geometry g;
     int status = make_geometry(&g, n, c, h, w, oc, kh, kw, sh, sw, ph, pw);
@@ -206,26 +315,15 @@ int nnp_conv2d_input_grad(ptrdiff_t n, ptrdiff_t c, ptrdiff_t h, ptrdiff_t w, pt
         || overlaps(dx, image_floats(&g), weights, weight_floats(&g)))
         return NNP_ERR_ALIAS;
     if (image_floats(&g) == 0) return NNP_OK;
-
-    float *rows;
-    float *patches = scratch(&g, &rows);
-    if (patches == NULL) return NNP_CONV_NOMEM;
-    memset(dx, 0, (size_t)image_floats(&g) * sizeof(float));
-    for (ptrdiff_t first = 0; first < n && status == NNP_OK; first += g.chunk) {
-        const ptrdiff_t images = n - first < g.chunk ? n - first : g.chunk;
-        const ptrdiff_t count = images * g.pixels;
-        images_to_rows(&g, images, g_out + first * oc * g.pixels, rows);
-        status = nnp_linear_input_grad(count, g.patch, oc, rows, oc, weights, g.patch, patches,
-                                       g.patch);
-        col2im(&g, images, patches, dx + first * c * h * w);
-    }
-    free(patches);
-    return status;
+    const struct job job = {.g = &g, .kind = INPUT_GRAD, .g_out = g_out, .weights = weights,
+                            .dx = dx};
+    return run(&g, threads, &job);
 }
 
 int nnp_conv2d_param_grads(ptrdiff_t n, ptrdiff_t c, ptrdiff_t h, ptrdiff_t w, ptrdiff_t oc,
                            ptrdiff_t kh, ptrdiff_t kw, ptrdiff_t sh, ptrdiff_t sw, ptrdiff_t ph,
-                           ptrdiff_t pw, const float *g_out, const float *x, float *dw, float *db)
+                           ptrdiff_t pw, const float *g_out, const float *x, float *dw, float *db,
+                           int threads)
 {
     struct geometry g;
     int status = make_geometry(&g, n, c, h, w, oc, kh, kw, sh, sw, ph, pw);
@@ -240,48 +338,40 @@ int nnp_conv2d_param_grads(ptrdiff_t n, ptrdiff_t c, ptrdiff_t h, ptrdiff_t w, p
         || overlaps(db, oc, x, image_floats(&g)))
         return NNP_ERR_ALIAS;
     if (output_floats(&g) == 0) return NNP_OK;
-
-    float *rows;
-    float *patches = scratch(&g, &rows);
-    if (patches == NULL) return NNP_CONV_NOMEM;
-    for (ptrdiff_t first = 0; first < n && status == NNP_OK; first += g.chunk) {
-        const ptrdiff_t images = n - first < g.chunk ? n - first : g.chunk;
-        const ptrdiff_t count = images * g.pixels;
-        im2col(&g, images, x + first * c * h * w, patches);
-        images_to_rows(&g, images, g_out + first * oc * g.pixels, rows);
-        status = nnp_linear_param_grads(count, g.patch, oc, rows, oc, patches, g.patch, dw,
-                                        g.patch, db);
-    }
-    free(patches);
-    return status;
+    const struct job job = {.g = &g, .kind = PARAM_GRADS, .g_out = g_out, .x = x, .dw = dw,
+                            .db = db};
+    return run(&g, threads, &job);
 }
 
 /* ---- max pooling ----------------------------------------------------------------------- */
+/* Both passes sweep a window position (ky, kx) at a time across a whole row of windows, so
+ * the inner loops are branch-free selects the compiler vectorises. NaN wins (and stays) as
+ * soon as it appears, as in NumPy. */
 
-/* The offset, within a channel of h x w pixels, of the first maximum of the window whose
- * top-left pixel is at `top`; NaN wins (and stays) as soon as it appears, as in NumPy. */
-static ptrdiff_t window_argmax(const float *channel, ptrdiff_t top, ptrdiff_t w, ptrdiff_t kh,
-                               ptrdiff_t kw)
+#define POOL_ROW 256 /* windows per pass of the inner loops */
+
+/* best[i] = the maximum of window i of the row of windows whose first top-left pixel is
+ * `top` (windows sw apart), for count <= POOL_ROW windows. */
+NNP_CLONES
+static void row_maxima(const float *top, ptrdiff_t count, ptrdiff_t w, ptrdiff_t kh, ptrdiff_t kw,
+                       ptrdiff_t sw, float *best)
 {
-    ptrdiff_t best_at = top;
-    float best = channel[top];
+    for (ptrdiff_t i = 0; i < count; i++) best[i] = top[i * sw];
     for (ptrdiff_t ky = 0; ky < kh; ky++)
         for (ptrdiff_t kx = 0; kx < kw; kx++) {
-            const ptrdiff_t at = top + ky * w + kx;
-            const float v = channel[at];
-            if (best == best && (v > best || v != v)) {
-                best = v;
-                best_at = at;
+            const float *at = top + ky * w + kx;
+#pragma omp simd
+            for (ptrdiff_t i = 0; i < count; i++) {
+                const float v = at[i * sw], b = best[i];
+                best[i] = b == b && (v > b || v != v) ? v : b;
             }
         }
-    return best_at;
 }
 
-/* A pool has the geometry of a convolution with as many output channels as input ones
- * and no padding. */
 static int pool_geometry(struct geometry *g, ptrdiff_t n, ptrdiff_t c, ptrdiff_t h, ptrdiff_t w,
                          ptrdiff_t kh, ptrdiff_t kw, ptrdiff_t sh, ptrdiff_t sw)
 {
+    /* A pool has the geometry of a convolution with c output channels and no padding. */
     return make_geometry(g, n, c, h, w, c, kh, kw, sh, sw, 0, 0);
 }
 
@@ -294,14 +384,13 @@ int nnp_maxpool2d_forward(ptrdiff_t n, ptrdiff_t c, ptrdiff_t h, ptrdiff_t w, pt
     if ((status = nnp_check_vector(image_floats(&g), x)) != NNP_OK) return status;
     if ((status = nnp_check_vector(output_floats(&g), y)) != NNP_OK) return status;
     if (overlaps(y, output_floats(&g), x, image_floats(&g))) return NNP_ERR_ALIAS;
-    for (ptrdiff_t plane = 0; plane < n * c; plane++) {
-        const float *channel = x + plane * h * w;
-        float *out = y + plane * g.pixels;
+    for (ptrdiff_t plane = 0; plane < n * c; plane++)
         for (ptrdiff_t oy = 0; oy < g.oh; oy++)
-            for (ptrdiff_t ox = 0; ox < g.ow; ox++)
-                out[oy * g.ow + ox] =
-                    channel[window_argmax(channel, oy * sh * w + ox * sw, w, kh, kw)];
-    }
+            for (ptrdiff_t ox = 0; ox < g.ow; ox += POOL_ROW) {
+                const ptrdiff_t count = g.ow - ox < POOL_ROW ? g.ow - ox : POOL_ROW;
+                row_maxima(x + plane * h * w + oy * sh * w + ox * sw, count, w, kh, kw, sw,
+                           y + (plane * g.oh + oy) * g.ow + ox);
+            }
     return NNP_OK;
 }
 
@@ -320,14 +409,29 @@ int nnp_maxpool2d_backward(ptrdiff_t n, ptrdiff_t c, ptrdiff_t h, ptrdiff_t w, p
         return NNP_ERR_ALIAS;
     if (image_floats(&g) == 0) return NNP_OK;
     memset(dx, 0, (size_t)image_floats(&g) * sizeof(float));
-    for (ptrdiff_t plane = 0; plane < n * c; plane++) {
-        const float *channel = x + plane * h * w;
-        const float *grad = g_out + plane * g.pixels;
-        float *out = dx + plane * h * w;
+    float best[POOL_ROW];
+    unsigned char done[POOL_ROW];
+    for (ptrdiff_t plane = 0; plane < n * c; plane++)
         for (ptrdiff_t oy = 0; oy < g.oh; oy++)
-            for (ptrdiff_t ox = 0; ox < g.ow; ox++)
-                out[window_argmax(channel, oy * sh * w + ox * sw, w, kh, kw)] +=
-                    grad[oy * g.ow + ox];
-    }
+            for (ptrdiff_t ox = 0; ox < g.ow; ox += POOL_ROW) {
+                const ptrdiff_t count = g.ow - ox < POOL_ROW ? g.ow - ox : POOL_ROW;
+                const ptrdiff_t top = plane * h * w + oy * sh * w + ox * sw;
+                const float *grad = g_out + (plane * g.oh + oy) * g.ow + ox;
+                row_maxima(x + top, count, w, kh, kw, sw, best);
+                memset(done, 0, sizeof done);
+                /* The first position (row-major) holding its window's maximum takes the
+                 * window's gradient; a NaN maximum is matched by a NaN. */
+                for (ptrdiff_t ky = 0; ky < kh; ky++)
+                    for (ptrdiff_t kx = 0; kx < kw; kx++) {
+                        const ptrdiff_t at = top + ky * w + kx;
+                        for (ptrdiff_t i = 0; i < count; i++) {
+                            const float v = x[at + i * sw], b = best[i];
+                            if (!done[i] && (v == b || (v != v && b != b))) {
+                                dx[at + i * sw] += grad[i];
+                                done[i] = 1;
+                            }
+                        }
+                    }
+            }
     return NNP_OK;
 }

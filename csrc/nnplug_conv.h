@@ -12,6 +12,8 @@
  * (NNP_ERR_SIZE otherwise, with nothing written). Outputs must not overlap any input.
  * Weights are (oc, c, kh, kw), the bias (oc,). Returns an nnp_status, or
  * NNP_CONV_NOMEM when the scratch memory for the patches could not be allocated.
+ * The convolutions split large batches by images over up to `threads` threads (1: none);
+ * parameter gradients summed over threads differ from one thread's in the last bits.
  */
 
 enum nnp_conv_status {
@@ -23,14 +25,15 @@ enum nnp_conv_status {
 int nnp_conv2d_forward(ptrdiff_t n, ptrdiff_t c, ptrdiff_t h, ptrdiff_t w,
                        ptrdiff_t oc, ptrdiff_t kh, ptrdiff_t kw,
                        ptrdiff_t sh, ptrdiff_t sw, ptrdiff_t ph, ptrdiff_t pw,
-                       const float *x, const float *weights, const float *bias, float *y);
+                       const float *x, const float *weights, const float *bias, float *y,
+                       int threads);
 
 /* dx = the gradient with respect to x of a convolution whose output gradient is g
  * (n, oc, oh, ow); dx is (n, c, h, w) and written (pixels no window covers get 0). */
 int nnp_conv2d_input_grad(ptrdiff_t n, ptrdiff_t c, ptrdiff_t h, ptrdiff_t w,
                           ptrdiff_t oc, ptrdiff_t kh, ptrdiff_t kw,
                           ptrdiff_t sh, ptrdiff_t sw, ptrdiff_t ph, ptrdiff_t pw,
-                          const float *g, const float *weights, float *dx);
+                          const float *g, const float *weights, float *dx, int threads);
 
 /* Accumulates the parameter gradients of a convolution of x (n, c, h, w) whose output
  * gradient is g (n, oc, oh, ow): dw (oc, c, kh, kw) += the weight gradient and
@@ -38,11 +41,11 @@ int nnp_conv2d_input_grad(ptrdiff_t n, ptrdiff_t c, ptrdiff_t h, ptrdiff_t w,
 int nnp_conv2d_param_grads(ptrdiff_t n, ptrdiff_t c, ptrdiff_t h, ptrdiff_t w,
                            ptrdiff_t oc, ptrdiff_t kh, ptrdiff_t kw,
                            ptrdiff_t sh, ptrdiff_t sw, ptrdiff_t ph, ptrdiff_t pw,
-                           const float *g, const float *x, float *dw, float *db);
+                           const float *g, const float *x, float *dw, float *db,
+                           int threads);
 
 /* y = the maximum of each (kh, kw) window of x (n, c, h, w), windows (sh, sw) apart;
- * y is (n, c, oh, ow) and written. NaN inside a window is skipped unless the whole
- * window is NaN. */
+ * y is (n, c, oh, ow) and written. A window holding NaN gives NaN, as NumPy's max does. */
 int nnp_maxpool2d_forward(ptrdiff_t n, ptrdiff_t c, ptrdiff_t h, ptrdiff_t w,
                           ptrdiff_t kh, ptrdiff_t kw, ptrdiff_t sh, ptrdiff_t sw,
                           const float *x, float *y);

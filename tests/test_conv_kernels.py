@@ -18,6 +18,7 @@ pytest.importorskip("nnplug._native", reason="the C extension is not built")
 from nnplug._native import ffi, lib  # noqa: E402
 from nnplug_numpy.backend import NumpyBackend  # noqa: E402
 
+import nnplug.threads  # noqa: E402
 from nnplug._c import conv, matmul  # noqa: E402
 from nnplug._c._checks import OverlapError  # noqa: E402
 from nnplug.backends import get_backend  # noqa: E402
@@ -270,22 +271,37 @@ def test_c_entry_points_check_sizes_themselves():
     y = np.full(8, 7.0, np.float32)
     x = np.zeros(8, np.float32)
     p = lambda a: ffi.from_buffer("float[]", a)  # noqa: E731
-    assert (
-        lib.nnp_conv2d_forward(1, 1, 2, 2, 1, 3, 3, 1, 1, 0, 0, p(x), p(x), p(x), p(y))
-        == lib.NNP_ERR_SIZE
-    )
-    assert (
-        lib.nnp_conv2d_forward(1, 1, 2, 2, 1, 1, 1, 0, 1, 0, 0, p(x), p(x), p(x), p(y))
-        == lib.NNP_ERR_SIZE
-    )
-    assert (
-        lib.nnp_conv2d_forward(-1, 1, 2, 2, 1, 1, 1, 1, 1, 0, 0, p(x), p(x), p(x), p(y))
-        == lib.NNP_ERR_SIZE
-    )
+
+    def forward(*sizes, x_pointer=None):
+        source = p(x) if x_pointer is None else x_pointer
+        return lib.nnp_conv2d_forward(*sizes, source, p(x), p(x), p(y), 2)
+
+    assert forward(1, 1, 2, 2, 1, 3, 3, 1, 1, 0, 0) == lib.NNP_ERR_SIZE  # kernel > image
+    assert forward(1, 1, 2, 2, 1, 1, 1, 0, 1, 0, 0) == lib.NNP_ERR_SIZE  # stride 0
+    assert forward(-1, 1, 2, 2, 1, 1, 1, 1, 1, 0, 0) == lib.NNP_ERR_SIZE
+    assert forward(1, 1, 2, 2, 1, 1, 1, 1, 1, 0, -1) == lib.NNP_ERR_SIZE
+    assert forward(1, 1, 2, 2, 1, 1, 1, 1, 1, 0, 0, x_pointer=ffi.NULL) == lib.NNP_ERR_NULL
     assert lib.nnp_maxpool2d_forward(1, 1, 2, 2, 3, 1, 1, 1, p(x), p(y)) == lib.NNP_ERR_SIZE
     assert lib.nnp_maxpool2d_backward(1, 1, 2, 2, 1, 1, 1, 1, p(x), p(x), p(x)) == lib.NNP_ERR_ALIAS
-    assert (
-        lib.nnp_conv2d_forward(1, 1, 2, 2, 1, 1, 1, 1, 1, 0, 0, ffi.NULL, p(x), p(x), p(y))
-        == lib.NNP_ERR_NULL
-    )
     assert (y == 7).all()
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_thread_counts_agree(threads):
+    """Large batches are split over threads; results agree to float32 rounding."""
+    x, weights, bias, grad = conv_arrays((9, 8, 12, 12, 16, (5, 5), (1, 1), (2, 2)), 7)
+    previous = nnplug.threads.get_num_threads()
+    nnplug.threads.set_num_threads(threads)
+    try:
+        y = C.conv2d_forward(x, weights, bias, (1, 1), (2, 2))
+        dx = C.conv2d_input_grad(grad, weights, (12, 12), (1, 1), (2, 2))
+        dw, db = np.zeros_like(weights), np.zeros_like(bias)
+        C.conv2d_param_grads(grad, x, dw, db, (1, 1), (2, 2))
+    finally:
+        nnplug.threads.set_num_threads(previous)
+    close(y, REFERENCE.conv2d_forward(x, weights, bias, (1, 1), (2, 2)), 200)
+    close(dx, REFERENCE.conv2d_input_grad(grad, weights, (12, 12), (1, 1), (2, 2)), 3200)
+    ref_dw, ref_db = np.zeros_like(weights), np.zeros_like(bias)
+    REFERENCE.conv2d_param_grads(grad, x, ref_dw, ref_db, (1, 1), (2, 2))
+    close(dw, ref_dw, 9 * 144)
+    close(db, ref_db, 9 * 144)

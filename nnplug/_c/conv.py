@@ -1,4 +1,7 @@
-"""Wrappers of csrc/conv.c: convolution and max-pooling kernels for float32 images."""
+"""Wrappers of csrc/conv.c: convolution and max-pooling kernels for float32 images.
+
+The convolutions use up to ``nnplug.threads.get_num_threads()`` threads on large batches.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +9,7 @@ import numpy as np
 
 from nnplug._c._checks import ensure, no_overlap, out_pointer, pointer, require_float32
 from nnplug._native import lib
+from nnplug.threads import get_num_threads
 
 __all__ = [
     "conv2d_forward",
@@ -96,6 +100,7 @@ def conv2d_forward(
         pointer(weights),
         pointer(bias),
         out_pointer(y),
+        get_num_threads(),
     )
     ensure(status, "nnp_conv2d_forward", _CONV_ERRORS)
     return y
@@ -136,6 +141,7 @@ def conv2d_input_grad(
         pointer(grad),
         pointer(weights),
         out_pointer(dx),
+        get_num_threads(),
     )
     ensure(status, "nnp_conv2d_input_grad", _CONV_ERRORS)
     return dx
@@ -179,6 +185,7 @@ def conv2d_param_grads(
         pointer(x),
         out_pointer(weights_grad),
         out_pointer(bias_grad),
+        get_num_threads(),
     )
     ensure(status, "nnp_conv2d_param_grads", _CONV_ERRORS)
 
