@@ -344,28 +344,48 @@ int nnp_conv2d_param_grads(ptrdiff_t n, ptrdiff_t c, ptrdiff_t h, ptrdiff_t w, p
 }
 
 /* ---- max pooling ----------------------------------------------------------------------- */
-/* Both passes sweep a window position (ky, kx) at a time across a whole row of windows, so
- * the inner loops are branch-free selects the compiler vectorises. NaN wins (and stays) as
- * soon as it appears, as in NumPy. */
+/* Both passes take a row of up to POOL_ROW windows at a time and sweep the window
+ * positions (ky, kx) across it, so that the inner loop is a branch-free select over
+ * evenly spaced pixels, which the compiler vectorises when it knows the spacing (strides
+ * 1 and 2 get their own copies). NaN wins (and stays) as soon as it appears, as in NumPy. */
 
-#define POOL_ROW 256 /* windows per pass of the inner loops */
+#define POOL_ROW 256
 
-/* best[i] = the maximum of window i of the row of windows whose first top-left pixel is
- * `top` (windows sw apart), for count <= POOL_ROW windows. */
-NNP_CLONES
-static void row_maxima(const float *top, ptrdiff_t count, ptrdiff_t w, ptrdiff_t kh, ptrdiff_t kw,
-                       ptrdiff_t sw, float *best)
+NNP_INLINE void row_maxima_at_stride(const float *top, ptrdiff_t count, ptrdiff_t w,
+                                     ptrdiff_t kh, ptrdiff_t kw, const ptrdiff_t sw,
+                                     float *best, ptrdiff_t *at)
 {
-    for (ptrdiff_t i = 0; i < count; i++) best[i] = top[i * sw];
+    for (ptrdiff_t i = 0; i < count; i++) {
+        best[i] = top[i * sw];
+        at[i] = 0;
+    }
     for (ptrdiff_t ky = 0; ky < kh; ky++)
         for (ptrdiff_t kx = 0; kx < kw; kx++) {
-            const float *at = top + ky * w + kx;
-#pragma omp simd
+            const ptrdiff_t offset = ky * w + kx;
+            const float *shifted = top + offset;
             for (ptrdiff_t i = 0; i < count; i++) {
-                const float v = at[i * sw], b = best[i];
-                best[i] = b == b && (v > b || v != v) ? v : b;
+                const float v = shifted[i * sw], b = best[i];
+                /* !(v <= b) is v > b or v NaN; b == b keeps a NaN maximum. */
+                const int take = b == b && !(v <= b);
+                best[i] = take ? v : b;
+                at[i] = take ? offset : at[i];
             }
         }
+}
+
+/* best[i] = the maximum of window i of a row of count <= POOL_ROW windows, sw pixels
+ * apart, the first with its top-left pixel at `top`; at[i] = the offset from that pixel of
+ * the first position (row-major) holding it. */
+NNP_CLONES
+static void row_maxima(const float *top, ptrdiff_t count, ptrdiff_t w, ptrdiff_t kh, ptrdiff_t kw,
+                       ptrdiff_t sw, float *best, ptrdiff_t *at)
+{
+    if (sw == 1)
+        row_maxima_at_stride(top, count, w, kh, kw, 1, best, at);
+    else if (sw == 2)
+        row_maxima_at_stride(top, count, w, kh, kw, 2, best, at);
+    else
+        row_maxima_at_stride(top, count, w, kh, kw, sw, best, at);
 }
 
 static int pool_geometry(struct geometry *g, ptrdiff_t n, ptrdiff_t c, ptrdiff_t h, ptrdiff_t w,
@@ -384,12 +404,13 @@ int nnp_maxpool2d_forward(ptrdiff_t n, ptrdiff_t c, ptrdiff_t h, ptrdiff_t w, pt
     if ((status = nnp_check_vector(image_floats(&g), x)) != NNP_OK) return status;
     if ((status = nnp_check_vector(output_floats(&g), y)) != NNP_OK) return status;
     if (overlaps(y, output_floats(&g), x, image_floats(&g))) return NNP_ERR_ALIAS;
+    ptrdiff_t at[POOL_ROW];
     for (ptrdiff_t plane = 0; plane < n * c; plane++)
         for (ptrdiff_t oy = 0; oy < g.oh; oy++)
             for (ptrdiff_t ox = 0; ox < g.ow; ox += POOL_ROW) {
                 const ptrdiff_t count = g.ow - ox < POOL_ROW ? g.ow - ox : POOL_ROW;
                 row_maxima(x + plane * h * w + oy * sh * w + ox * sw, count, w, kh, kw, sw,
-                           y + (plane * g.oh + oy) * g.ow + ox);
+                           y + (plane * g.oh + oy) * g.ow + ox, at);
             }
     return NNP_OK;
 }
@@ -410,28 +431,16 @@ int nnp_maxpool2d_backward(ptrdiff_t n, ptrdiff_t c, ptrdiff_t h, ptrdiff_t w, p
     if (image_floats(&g) == 0) return NNP_OK;
     memset(dx, 0, (size_t)image_floats(&g) * sizeof(float));
     float best[POOL_ROW];
-    unsigned char done[POOL_ROW];
+    ptrdiff_t at[POOL_ROW];
     for (ptrdiff_t plane = 0; plane < n * c; plane++)
         for (ptrdiff_t oy = 0; oy < g.oh; oy++)
             for (ptrdiff_t ox = 0; ox < g.ow; ox += POOL_ROW) {
                 const ptrdiff_t count = g.ow - ox < POOL_ROW ? g.ow - ox : POOL_ROW;
                 const ptrdiff_t top = plane * h * w + oy * sh * w + ox * sw;
                 const float *grad = g_out + (plane * g.oh + oy) * g.ow + ox;
-                row_maxima(x + top, count, w, kh, kw, sw, best);
-                memset(done, 0, sizeof done);
-                /* The first position (row-major) holding its window's maximum takes the
-                 * window's gradient; a NaN maximum is matched by a NaN. */
-                for (ptrdiff_t ky = 0; ky < kh; ky++)
-                    for (ptrdiff_t kx = 0; kx < kw; kx++) {
-                        const ptrdiff_t at = top + ky * w + kx;
-                        for (ptrdiff_t i = 0; i < count; i++) {
-                            const float v = x[at + i * sw], b = best[i];
-                            if (!done[i] && (v == b || (v != v && b != b))) {
-                                dx[at + i * sw] += grad[i];
-                                done[i] = 1;
-                            }
-                        }
-                    }
+                row_maxima(x + top, count, w, kh, kw, sw, best, at);
+                /* Overlapping windows may pick the same pixel: add, one window at a time. */
+                for (ptrdiff_t i = 0; i < count; i++) dx[top + i * sw + at[i]] += grad[i];
             }
     return NNP_OK;
 }
