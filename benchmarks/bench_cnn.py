@@ -194,12 +194,16 @@ def main() -> None:
         for name, run in (("torch", torch_seconds), ("jax", jax_seconds)):
             seconds = run(x, labels, args.batch_size)
             rates[name] = None if seconds is None else len(x) / seconds
-    ours = rates[f"nnplug-{args.backends[0]}"]
+    first = f"nnplug-{args.backends[0]}"
     for name, rate in rates.items():
         if rate is None:
             print(f"  {name:<12} not installed")
+        elif name == first:
+            print(f"  {name:<12} {rate:9.0f} samples/s")
         else:
-            print(f"  {name:<12} {rate:9.0f} samples/s   nnplug / {name}: {ours / rate:.2f}x")
+            print(
+                f"  {name:<12} {rate:9.0f} samples/s   {first} / {name}: {rates[first] / rate:.2f}x"
+            )
 
 
 if __name__ == "__main__":
