@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from test_cli import fake_mnist
 
 import nnplug
-from nnplug import gradcheck, testing
+from nnplug import cli, gradcheck, testing
 from nnplug.backends import use_backend
+from nnplug.cli import data
 from nnplug.modules import Conv2D, Flatten, Linear, MaxPool2D, ReLU, Reshape, Sequential, Softmax
 from nnplug.recipes import cnn_mnist_model
 
@@ -278,3 +280,25 @@ def test_registered_and_conform(name):
     assert report.passed, "\n".join(map(str, report.failures))
     checks = {result.check for result in report}
     assert {"contract", "gradient (float64)", "spec round trip", "save/load"} <= checks
+
+
+# --- the command line ---------------------------------------------------------------------------
+
+
+def test_train_mnist_arch_cnn_uses_its_own_defaults(monkeypatch, tmp_path, capsys):
+    monkeypatch.setitem(data.LOADERS, "mnist", lambda data_dir=None, *, progress=True: fake_mnist())
+    saved = tmp_path / "cnn.nnp"
+    argv = ["train", "mnist", "--arch", "cnn", "--epochs", "2", "--no-progress"]
+    assert cli.main([*argv, "--save", str(saved)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("training 300 images, 2 epochs, batch 64, adam lr 0.002")
+    assert float(out[-1].removeprefix("test accuracy: ").rstrip("%")) > 90
+    assert nnplug.spec_of(nnplug.load(saved)) == nnplug.spec_of(cnn_mnist_model())
+
+
+def test_train_mnist_arch_mlp_is_still_the_default(monkeypatch, capsys):
+    monkeypatch.setitem(data.LOADERS, "mnist", lambda data_dir=None, *, progress=True: fake_mnist())
+    assert cli.main(["train", "mnist", "--epochs", "1", "--no-progress"]) == 0
+    assert capsys.readouterr().out.startswith(
+        "training 300 images, 1 epochs, batch 32, sgd lr 0.05"
+    )
