@@ -3,9 +3,11 @@
     python benchmarks/bench_cnn.py [--mnist DIR] [--samples 6400] [--batch-size 64]
 
 Trains conv(1->32, 5x5) relu maxpool(2) conv(32->64, 5x5) relu maxpool(2) flatten
-linear(1024->128) relu linear(128->10) with softmax + cross-entropy and Adam (learning rate
-0.001), float32, over the same ``--samples`` images in the same order, once per library in
-this one process, and prints training samples per second and the ratios to nnplug's.
+linear(1024->128) relu linear(128->10) with softmax + cross-entropy and Adam (learning
+rate 0.001), float32, over the same ``--samples`` images in the same order, in this one
+process, and prints training samples per second (the best of ``--repeat`` rounds in
+which the libraries take turns, which evens out a shared machine's changing load) and the
+ratios to nnplug's.
 Real MNIST with ``--mnist DIR`` (or ``$NNPLUG_DATA_DIR``), else random images. PyTorch and
 JAX are optional (``pip install ".[bench]"``); each is skipped when missing.
 
@@ -20,6 +22,7 @@ import os
 import platform
 import sys
 import time
+from functools import partial
 
 _SLOW_BLAS_VARIABLES = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 if any(name in os.environ for name in _SLOW_BLAS_VARIABLES):
@@ -178,6 +181,7 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=6400)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--backends", nargs="+", default=["c"])
+    parser.add_argument("--repeat", type=int, default=3, help="rounds; the best of each counts")
     parser.add_argument("--no-peers", action="store_true", help="skip PyTorch and JAX")
     args = parser.parse_args()
 
@@ -186,14 +190,22 @@ def main() -> None:
         f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
         f"Python {platform.python_version()}, {versions()}"
     )
-    print(f"CNN recipe model, batch {args.batch_size}, {len(x)} samples, one run each")
-    rates: dict[str, float | None] = {}
-    for backend in args.backends:
-        rates[f"nnplug-{backend}"] = len(x) / nnplug_seconds(backend, x, labels, args.batch_size)
+    print(
+        f"CNN recipe model, batch {args.batch_size}, {len(x)} samples, "
+        f"best of {args.repeat} rounds (the contenders take turns within each round)"
+    )
+    runs = {f"nnplug-{backend}": partial(nnplug_seconds, backend) for backend in args.backends}
     if not args.no_peers:
-        for name, run in (("torch", torch_seconds), ("jax", jax_seconds)):
+        runs.update(torch=torch_seconds, jax=jax_seconds)
+    best: dict[str, float | None] = {}
+    for _ in range(args.repeat):
+        for name, run in runs.items():
             seconds = run(x, labels, args.batch_size)
-            rates[name] = None if seconds is None else len(x) / seconds
+            if seconds is None:
+                best[name] = None
+            else:
+                best[name] = min(seconds, best.get(name) or seconds)
+    rates = {name: None if sec is None else len(x) / sec for name, sec in best.items()}
     first = f"nnplug-{args.backends[0]}"
     for name, rate in rates.items():
         if rate is None:
