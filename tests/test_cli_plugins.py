@@ -76,7 +76,10 @@ def test_plugins_lists_every_component_with_its_plugin(capsys):
     assert cli.main(["plugins"]) == 0
     table = rows(capsys.readouterr().out)
     assert table[0] == ["NAME", "KIND", "PLUGIN", "DISTRIBUTION", "VERSION"]
-    assert ["linear", "layer", "nnplug.default_plugins.layers", "nnplug"] == table[2][:4]
+    assert ["conv2d", "layer", "nnplug.default_plugins.layers", "nnplug"] == table[2][:4]
+    assert ["linear", "layer", "nnplug.default_plugins.layers", "nnplug"] in [
+        row[:4] for row in table[2:]
+    ]
     names = {(row[0], row[1]) for row in table[2:] if row}
     assert {("mse", "loss"), ("sgd", "optimizer"), ("numpy", "backend")} <= names
 

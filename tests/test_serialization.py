@@ -290,7 +290,7 @@ def test_a_model_whose_plugin_is_missing_says_which_plugin_provided_it(tmp_path)
     assert message.startswith(
         f"{tmp_path / 'cube.nnp'}: the model needs layer 'cube' (at spec.layers[1]), which is "
         "not installed; it was provided by plugin 'cube' (nnplug-cube 2.0) when saved. "
-        "Installed layers: linear, relu, sequential, "
+        "Installed layers: conv2d, flatten, linear, maxpool2d, relu, reshape, sequential, "
     )
 
 
