@@ -38,9 +38,10 @@ ENV_NO_VECTOR_EXT = "NNPLUG_NO_VECTOR_EXT"
 MODULE_NAME = "nnplug._native"
 INCLUDE_DIR = "csrc"
 # The public headers, in this order, are both the cdef and the C preamble.
-PUBLIC_HEADERS = ["csrc/nnplug_kernels.h", "csrc/nnplug_plan.h"]
+PUBLIC_HEADERS = ["csrc/nnplug_kernels.h", "csrc/nnplug_plan.h", "csrc/nnplug_conv.h"]
 SOURCES = [
     "csrc/activations.c",
+    "csrc/conv.c",
     "csrc/dropout.c",
     "csrc/matmul.c",
     "csrc/optim.c",

@@ -73,6 +73,38 @@ def article_mnist_model() -> modules.Sequential:
     )
 
 
+def cnn_mnist_model() -> modules.Sequential:
+    """A small convolutional network for 28x28 digits: two 5x5 convolutions with ReLU and
+    2x2 max pooling, then 1024-128-10 dense layers and a softmax. It takes rows of 784
+    pixels (or images (N, 1, 28, 28))."""
+    return modules.Sequential(
+        [
+            modules.Conv2D(1, 32, 5, input_shape=(1, 28, 28)),
+            modules.ReLU(),
+            modules.MaxPool2D(2),
+            modules.Conv2D(32, 64, 5),
+            modules.ReLU(),
+            modules.MaxPool2D(2),
+            modules.Flatten(),
+            modules.Linear(1024, 128, init="he"),
+            modules.ReLU(),
+            modules.Linear(128, 10),
+            modules.Softmax(),
+        ]
+    )
+
+
+ARCHITECTURES: dict[str, Callable[[], modules.Sequential]] = {
+    "mlp": article_mnist_model,
+    "cnn": cnn_mnist_model,
+}
+
+RECIPES: dict[str, MnistRecipe] = {
+    "mlp": MnistRecipe(),
+    "cnn": MnistRecipe(epochs=5, batch_size=64, learning_rate=0.002, optimizer="adam"),
+}
+
+
 def check_mnist_model(model: modules.Module) -> None:
     """Raise SpecError unless ``model`` maps a batch of 784 pixels to 10 class probabilities."""
     from nnplug.errors import SpecError

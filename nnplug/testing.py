@@ -614,6 +614,17 @@ def _kernel_cases(dtype: np.dtype) -> dict[str, list[_Case]]:
         "dropout_backward": [
             ("", (np.where(array(3, 5) > 0, 2.0, 0.0).astype(dtype), array(3, 5)))
         ],
+        # Images (2, 3, 5, 6), 3x2 filters, stride (2, 1), padding 1: outputs (2, 4, 3, 7).
+        "conv2d_forward": [("", (array(2, 3, 5, 6), array(4, 3, 3, 2), array(4), (2, 1), (1, 1)))],
+        "conv2d_input_grad": [("", (array(2, 4, 3, 7), array(4, 3, 3, 2), (5, 6), (2, 1), (1, 1)))],
+        "conv2d_param_grads": [
+            (
+                "",
+                (array(2, 4, 3, 7), array(2, 3, 5, 6), array(4, 3, 3, 2), array(4), (2, 1), (1, 1)),
+            )
+        ],
+        "maxpool2d_forward": [("", (array(2, 3, 5, 6), (2, 2), (2, 2)))],
+        "maxpool2d_backward": [("", (array(2, 3, 5, 6), array(2, 3, 2, 3), (2, 2), (2, 2)))],
     }
 
 

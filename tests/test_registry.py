@@ -131,7 +131,10 @@ def test_unknown_names_list_the_known_ones_and_suggest_a_close_one(host):
     message = str(caught.value)
     assert "no layer named 'lineer'" in message
     assert "Did you mean 'linear'?" in message
-    assert "Available: dropout, linear, relu, sequential, sigmoid, softmax, tanh." in message
+    assert (
+        "Available: conv2d, dropout, flatten, linear, maxpool2d, relu, reshape, sequential, "
+        "sigmoid, softmax, tanh." in message
+    )
     assert isinstance(caught.value, KeyError)
     with pytest.raises(errors.UnknownLossError, match="Did you mean 'mse'"):
         registry.losses["mes"]

@@ -292,7 +292,8 @@ def test_a_model_whose_plugin_is_missing_says_which_plugin_provided_it(tmp_path)
     assert message.startswith(
         f"{tmp_path / 'cube.nnp'}: the model needs layer 'cube' (at spec.layers[1]), which is "
         "not installed; it was provided by plugin 'cube' (nnplug-cube 2.0) when saved. "
-        "Installed layers: dropout, linear, relu, sequential, "
+        "Installed layers: conv2d, dropout, flatten, linear, maxpool2d, relu, reshape, "
+        "sequential, "
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from nnplug_numpy.backend import NumpyBackend
 
-from nnplug._c import activations, dropout, matmul, optim, softmax
+from nnplug._c import activations, conv, dropout, matmul, optim, softmax
 from nnplug._c._checks import FLOAT32, OverlapError
 from nnplug.backends.base import ACTIVATION_KINDS, ActivationKind, PlanRunner
 from nnplug.backends.plan import TrainingPlan
@@ -246,3 +246,90 @@ class CBackend(NumpyBackend):
         from nnplug._c.plan import CPlanRunner
 
         return CPlanRunner.build(plan)
+
+    # --- convolution and pooling ------------------------------------------------------
+
+    def conv2d_forward(
+        self,
+        x: np.ndarray,
+        weights: np.ndarray,
+        bias: np.ndarray,
+        stride: tuple[int, int],
+        padding: tuple[int, int],
+    ) -> np.ndarray:
+        if (
+            _float32(x)
+            and _float32(weights)
+            and _float32(bias)
+            and x.ndim == 4
+            and weights.ndim == 4
+            and bias.shape == weights.shape[:1]
+        ):
+            return conv.conv2d_forward(
+                _contiguous(x), _contiguous(weights), _contiguous(bias), stride, padding
+            )
+        return super().conv2d_forward(x, weights, bias, stride, padding)
+
+    def conv2d_input_grad(
+        self,
+        grad: np.ndarray,
+        weights: np.ndarray,
+        image_size: tuple[int, int],
+        stride: tuple[int, int],
+        padding: tuple[int, int],
+    ) -> np.ndarray:
+        if _float32(grad) and _float32(weights) and grad.ndim == 4 and weights.ndim == 4:
+            return conv.conv2d_input_grad(
+                _contiguous(grad),
+                _contiguous(weights),
+                (image_size[0], image_size[1]),
+                stride,
+                padding,
+            )
+        return super().conv2d_input_grad(grad, weights, image_size, stride, padding)
+
+    def conv2d_param_grads(
+        self,
+        grad: np.ndarray,
+        x: np.ndarray,
+        weights_grad: np.ndarray,
+        bias_grad: np.ndarray,
+        stride: tuple[int, int],
+        padding: tuple[int, int],
+    ) -> None:
+        if (
+            _float32(grad)
+            and _float32(x)
+            and _updatable(weights_grad)
+            and _updatable(bias_grad)
+            and grad.ndim == 4
+            and x.ndim == 4
+            and weights_grad.ndim == 4
+            and bias_grad.shape == weights_grad.shape[:1]
+        ):
+            try:
+                conv.conv2d_param_grads(
+                    _contiguous(grad), _contiguous(x), weights_grad, bias_grad, stride, padding
+                )
+                return
+            except OverlapError:
+                pass
+        super().conv2d_param_grads(grad, x, weights_grad, bias_grad, stride, padding)
+
+    def maxpool2d_forward(
+        self, x: np.ndarray, kernel_size: tuple[int, int], stride: tuple[int, int]
+    ) -> np.ndarray:
+        if _float32(x) and x.ndim == 4:
+            return conv.maxpool2d_forward(_contiguous(x), kernel_size, stride)
+        return super().maxpool2d_forward(x, kernel_size, stride)
+
+    def maxpool2d_backward(
+        self,
+        x: np.ndarray,
+        grad: np.ndarray,
+        kernel_size: tuple[int, int],
+        stride: tuple[int, int],
+    ) -> np.ndarray:
+        if _float32(x) and _float32(grad) and x.ndim == 4 and grad.ndim == 4:
+            return conv.maxpool2d_backward(_contiguous(x), _contiguous(grad), kernel_size, stride)
+        return super().maxpool2d_backward(x, grad, kernel_size, stride)

@@ -170,5 +170,66 @@ class Backend(ABC):
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name!r}>"
 
+    # --- convolution and pooling ------------------------------------------------------
+    # Images are (batch, channels, height, width); ``stride``, ``padding`` and
+    # ``kernel_size`` are (rows, columns) pairs of positive (padding: non-negative) ints.
+    # A convolution's output is (batch, out_channels, out_h, out_w) with
+    # out_h = (height + 2 * padding[0] - kh) // stride[0] + 1, and likewise out_w.
+
+    @abstractmethod
+    def conv2d_forward(
+        self,
+        x: np.ndarray,
+        weights: np.ndarray,
+        bias: np.ndarray,
+        stride: tuple[int, int],
+        padding: tuple[int, int],
+    ) -> np.ndarray:
+        """Return the cross-correlation of ``x`` with ``weights`` (out, in, kh, kw), plus
+        ``bias`` (out,) per output channel; ``x`` is zero-padded by ``padding``."""
+
+    @abstractmethod
+    def conv2d_input_grad(
+        self,
+        grad: np.ndarray,
+        weights: np.ndarray,
+        image_size: tuple[int, int],
+        stride: tuple[int, int],
+        padding: tuple[int, int],
+    ) -> np.ndarray:
+        """Return the gradient with respect to the inputs, images of ``image_size``
+        (height, width), from ``grad`` at the outputs of ``conv2d_forward``."""
+
+    @abstractmethod
+    def conv2d_param_grads(
+        self,
+        grad: np.ndarray,
+        x: np.ndarray,
+        weights_grad: np.ndarray,
+        bias_grad: np.ndarray,
+        stride: tuple[int, int],
+        padding: tuple[int, int],
+    ) -> None:
+        """Add the weight gradient to ``weights_grad`` and ``grad.sum((0, 2, 3))`` to
+        ``bias_grad``, from the inputs ``x`` and ``grad`` at the outputs."""
+
+    @abstractmethod
+    def maxpool2d_forward(
+        self, x: np.ndarray, kernel_size: tuple[int, int], stride: tuple[int, int]
+    ) -> np.ndarray:
+        """Return the maximum of every ``kernel_size`` window of ``x``, windows ``stride``
+        apart: (batch, channels, (height - kh) // stride[0] + 1, (width - kw) // stride[1] + 1)."""
+
+    @abstractmethod
+    def maxpool2d_backward(
+        self,
+        x: np.ndarray,
+        grad: np.ndarray,
+        kernel_size: tuple[int, int],
+        stride: tuple[int, int],
+    ) -> np.ndarray:
+        """Return the input gradient of a max pool: each window's ``grad`` goes to the first
+        (in row-major order) position of its maximum; overlapping windows add up."""
+
 
 registry.accepts("backends", Backend)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from pathlib import Path
 
@@ -34,7 +35,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     for name in ("mnist", "fashion-mnist"):
         title = "MNIST" if name == "mnist" else "Fashion-MNIST"
         job = jobs.add_parser(
-            name, help=f"the article's model (784-100-50-10) on all 60,000 {title} images"
+            name, help=f"the article's model (or --arch cnn) on all 60,000 {title} images"
         )
         _add_image_training_options(job)
         job.set_defaults(run=train_images, dataset=name)
@@ -48,21 +49,29 @@ SCHEDULE_HELP = (
 
 
 def _add_image_training_options(parser: argparse.ArgumentParser) -> None:
-    defaults = recipes.MnistRecipe()
+    mlp, cnn = recipes.RECIPES["mlp"], recipes.RECIPES["cnn"]
+
+    def default(name: str) -> str:
+        return f"default: {getattr(mlp, name)} (mlp), {getattr(cnn, name)} (cnn)"
+
     parser.description = SCHEDULE_HELP
-    parser.add_argument("--epochs", type=positive_int, default=defaults.epochs)
-    parser.add_argument("--batch-size", type=positive_int, default=defaults.batch_size)
+    parser.add_argument(
+        "--arch",
+        choices=sorted(recipes.ARCHITECTURES),
+        default="mlp",
+        help="mlp: the article's 784-100-50-10 model (default); cnn: a convolutional network",
+    )
+    parser.add_argument("--epochs", type=positive_int, help=default("epochs"))
+    parser.add_argument("--batch-size", type=positive_int, help=default("batch_size"))
     parser.add_argument(
         "--learning-rate",
         type=positive_float,
-        help=f"starting learning rate (default: {defaults.learning_rate} for "
-        f"{defaults.optimizer}, the recipe's tuned value; another optimizer's own default)",
+        help=f"starting learning rate ({default('learning_rate')}, the recipes' tuned values "
+        "for their own optimizers; another optimizer starts at its own default)",
     )
     parser.add_argument(
         "--optimizer",
-        default=defaults.optimizer,
-        help=f"a registered optimizer: {', '.join(registry.optimizers)} "
-        f"(default: {defaults.optimizer})",
+        help=f"a registered optimizer: {', '.join(registry.optimizers)} ({default('optimizer')})",
     )
     parser.add_argument(
         "--optimizer-arg",
@@ -75,7 +84,7 @@ def _add_image_training_options(parser: argparse.ArgumentParser) -> None:
     )
     data.add_data_options(parser, choose_dataset=False)
     parser.add_argument(
-        "--model", type=Path, help="JSON spec of the model to train (default: the article's)"
+        "--model", type=Path, help="JSON spec of the model to train (default: --arch's)"
     )
     parser.add_argument(
         "--save", type=Path, help="save the trained model to this file (checked before training)"
@@ -122,14 +131,8 @@ def train_images(args: argparse.Namespace) -> int:
     for path, what in ((args.save, "model"), (args.plot, "plot")):
         if path is not None:
             check_save_path(path, what)
-    recipe = recipes.MnistRecipe(
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        learning_rate=_learning_rate(args),
-        optimizer=args.optimizer,
-        optimizer_args=dict(args.optimizer_arg),
-    )
-    model = _model(args.model)
+    recipe = _recipe(args)
+    model = _model(args.model, args.arch)
     probe = recipes.make_optimizer(recipe.optimizer, model, recipe)  # bad arguments fail now
     rate = getattr(probe, "learning_rate", None)
     x_train, y_train, x_test, y_test = data.load(args, progress=not args.no_progress)
@@ -164,17 +167,30 @@ def train_images(args: argparse.Namespace) -> int:
     return 0
 
 
-def _learning_rate(args: argparse.Namespace) -> float | None:
-    """The rate given, else the recipe's for its own optimizer, else None (the optimizer's)."""
-    if args.learning_rate is not None:
-        return args.learning_rate
-    defaults = recipes.MnistRecipe()
-    return defaults.learning_rate if args.optimizer == defaults.optimizer else None
+def _recipe(args: argparse.Namespace) -> recipes.MnistRecipe:
+    """The ``--arch`` recipe with what the command line changes.
+
+    The learning rate is the one given, else the recipe's when training with the recipe's
+    own optimizer, else None: another optimizer starts at its own default.
+    """
+    base = recipes.RECIPES[args.arch]
+    optimizer = args.optimizer or base.optimizer
+    rate = args.learning_rate
+    if rate is None and optimizer == base.optimizer:
+        rate = base.learning_rate
+    chosen = {"epochs": args.epochs, "batch_size": args.batch_size}
+    return dataclasses.replace(
+        base,
+        **{k: v for k, v in chosen.items() if v is not None},
+        optimizer=optimizer,
+        learning_rate=rate,
+        optimizer_args=dict(args.optimizer_arg),
+    )
 
 
-def _model(spec_path: Path | None) -> Module:
+def _model(spec_path: Path | None, arch: str) -> Module:
     if spec_path is None:
-        return recipes.article_mnist_model()
+        return recipes.ARCHITECTURES[arch]()
     file, _ = open_regular(spec_path, what="model spec", max_bytes=MAX_SPEC_BYTES, error=SpecError)
     with file:
         raw = read_exactly(file, MAX_SPEC_BYTES)

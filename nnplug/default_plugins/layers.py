@@ -16,5 +16,9 @@ def nnplug_layers() -> dict[str, type[modules.Module]]:
         "relu": modules.ReLU,
         "softmax": modules.Softmax,
         "dropout": modules.Dropout,
+        "conv2d": modules.Conv2D,
+        "maxpool2d": modules.MaxPool2D,
+        "flatten": modules.Flatten,
+        "reshape": modules.Reshape,
         "sequential": modules.Sequential,
     }

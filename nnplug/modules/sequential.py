@@ -9,7 +9,7 @@ import numpy as np
 
 from nnplug import registry
 from nnplug.backends.plan import KernelStep
-from nnplug.modules.layout import Layout, as_rows, grad_as_rows
+from nnplug.modules.layout import Layout, as_float_array, as_rows, grad_as_rows
 from nnplug.modules.module import Module, keeps_methods
 
 
@@ -40,7 +40,14 @@ class Sequential(Module):
         return getattr(self.modules[0], "input_size", None) if self.modules else None
 
     def forward(self, inputs: np.ndarray) -> np.ndarray:
-        rows, self._layout = as_rows(inputs, self, features=self.input_size, dtype=self._dtype())
+        first = self.modules[0] if self.modules else None
+        if getattr(first, "takes_images", False) and np.ndim(inputs) == 4:
+            # Images go as they are to a first layer that takes them (Conv2D, Reshape, ...).
+            rows, self._layout = as_float_array(inputs, self._dtype(), self, "inputs"), Layout.ROWS
+        else:
+            rows, self._layout = as_rows(
+                inputs, self, features=self.input_size, dtype=self._dtype()
+            )
         for module in self.modules:
             try:
                 rows = module.forward(rows)

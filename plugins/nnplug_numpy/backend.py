@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
 from nnplug.backends.base import ActivationKind, Backend
 
@@ -169,3 +170,105 @@ class NumpyBackend(Backend):
 
     def dropout_backward(self, mask: np.ndarray, output_grad: np.ndarray) -> np.ndarray:
         return output_grad * mask
+
+    # --- convolution and pooling ------------------------------------------------------
+    # A convolution is one matrix product over "patches": row (n, i, j) of the patch
+    # matrix holds the (channel, kh, kw) window of image n under output pixel (i, j).
+
+    def conv2d_forward(
+        self,
+        x: np.ndarray,
+        weights: np.ndarray,
+        bias: np.ndarray,
+        stride: tuple[int, int],
+        padding: tuple[int, int],
+    ) -> np.ndarray:
+        kernel = weights.shape[2:]
+        patches = _windows(_pad(x, padding), kernel, stride)
+        n, out_h, out_w = patches.shape[:3]
+        filters = weights.reshape(len(weights), -1)
+        rows = patches.reshape(n * out_h * out_w, filters.shape[1]) @ filters.T
+        rows += bias
+        images = rows.reshape(n, out_h, out_w, len(weights))
+        return np.ascontiguousarray(images.transpose(0, 3, 1, 2))
+
+    def conv2d_input_grad(
+        self,
+        grad: np.ndarray,
+        weights: np.ndarray,
+        image_size: tuple[int, int],
+        stride: tuple[int, int],
+        padding: tuple[int, int],
+    ) -> np.ndarray:
+        n, _, out_h, out_w = grad.shape
+        channels, kh, kw = weights.shape[1:]
+        rows = grad.transpose(0, 2, 3, 1).reshape(n * out_h * out_w, len(weights))
+        patch_grads = (rows @ weights.reshape(len(weights), -1)).reshape(
+            n, out_h, out_w, channels, kh, kw
+        )
+        height, width = image_size
+        padded = np.zeros(
+            (n, channels, height + 2 * padding[0], width + 2 * padding[1]), dtype=grad.dtype
+        )
+        for i in range(kh):
+            for j in range(kw):
+                rows_hit = slice(i, i + stride[0] * out_h, stride[0])
+                cols_hit = slice(j, j + stride[1] * out_w, stride[1])
+                padded[:, :, rows_hit, cols_hit] += patch_grads[..., i, j].transpose(0, 3, 1, 2)
+        return np.ascontiguousarray(
+            padded[:, :, padding[0] : padding[0] + height, padding[1] : padding[1] + width]
+        )
+
+    def conv2d_param_grads(
+        self,
+        grad: np.ndarray,
+        x: np.ndarray,
+        weights_grad: np.ndarray,
+        bias_grad: np.ndarray,
+        stride: tuple[int, int],
+        padding: tuple[int, int],
+    ) -> None:
+        kernel = weights_grad.shape[2:]
+        patches = _windows(_pad(x, padding), kernel, stride)
+        rows = grad.transpose(0, 2, 3, 1).reshape(-1, grad.shape[1])
+        patch_matrix = patches.reshape(len(rows), weights_grad[0].size)
+        weights_grad += (rows.T @ patch_matrix).reshape(weights_grad.shape)
+        bias_grad += grad.sum(axis=(0, 2, 3))
+
+    def maxpool2d_forward(
+        self, x: np.ndarray, kernel_size: tuple[int, int], stride: tuple[int, int]
+    ) -> np.ndarray:
+        windows = sliding_window_view(x, kernel_size, axis=(2, 3))[:, :, :: stride[0], :: stride[1]]
+        return np.ascontiguousarray(windows.max(axis=(4, 5)))
+
+    def maxpool2d_backward(
+        self,
+        x: np.ndarray,
+        grad: np.ndarray,
+        kernel_size: tuple[int, int],
+        stride: tuple[int, int],
+    ) -> np.ndarray:
+        kh, kw = kernel_size
+        windows = sliding_window_view(x, kernel_size, axis=(2, 3))[:, :, :: stride[0], :: stride[1]]
+        out_h, out_w = windows.shape[2:4]
+        winner = windows.reshape(*windows.shape[:4], kh * kw).argmax(axis=4)
+        dx = np.zeros_like(x, dtype=grad.dtype)
+        for i in range(kh):
+            for j in range(kw):
+                rows_hit = slice(i, i + stride[0] * out_h, stride[0])
+                cols_hit = slice(j, j + stride[1] * out_w, stride[1])
+                dx[:, :, rows_hit, cols_hit] += grad * (winner == i * kw + j)
+        return dx
+
+
+def _pad(x: np.ndarray, padding: tuple[int, int]) -> np.ndarray:
+    """Return images ``x`` with ``padding`` rows and columns of zeros around each."""
+    if padding == (0, 0):
+        return x
+    return np.pad(x, ((0, 0), (0, 0), (padding[0],) * 2, (padding[1],) * 2))
+
+
+def _windows(x: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int]) -> np.ndarray:
+    """Return the patches of images ``x``: (batch, out_h, out_w, channels, kh, kw)."""
+    windows = sliding_window_view(x, kernel, axis=(2, 3))[:, :, :: stride[0], :: stride[1]]
+    return np.ascontiguousarray(windows.transpose(0, 2, 3, 1, 4, 5))
