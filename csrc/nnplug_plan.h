@@ -23,7 +23,9 @@ enum nnp_step_kind {
     NNP_STEP_RELU = 4,
     NNP_STEP_SOFTMAX = 5, /* row-wise softmax */
     NNP_STEP_DROPOUT = 6, /* inverted dropout (nnp_dropout_forward); *counter advances per batch */
-    NNP_STEP_PYTHON = 7   /* a part without kernels: the callback runs it */
+    NNP_STEP_PYTHON = 7,  /* a part without kernels: the callback runs it */
+    NNP_STEP_CONV2D = 8,  /* nnp_conv2d_*: weights are parameter `param`, bias `param` + 1 */
+    NNP_STEP_MAXPOOL2D = 9 /* nnp_maxpool2d_* */
 };
 
 enum nnp_plan_loss {
@@ -48,12 +50,14 @@ enum nnp_plan_event {
     NNP_EVENT_UPDATE = 4    /* apply the optimizer and zero every gradient */
 };
 
+/* Distinct from every kernel's own status codes (nnplug_kernels.h, nnplug_conv.h), which a
+ * run passes on. */
 enum nnp_plan_status {
-    NNP_PLAN_NONFINITE = 32, /* a batch's loss was NaN or infinite; see *batches_done */
-    NNP_PLAN_INVALID = 33,   /* the plan's steps, parameters or rule do not fit together */
-    NNP_PLAN_ORDER = 34,     /* an index in `order` is outside [0, rows) */
-    NNP_PLAN_WORKSPACE = 35, /* `work` is smaller than nnp_plan_workspace_floats says */
-    NNP_PLAN_CALLBACK = 36   /* the callback reported an error; the run stopped there */
+    NNP_PLAN_NONFINITE = 40, /* a batch's loss was NaN or infinite; see *batches_done */
+    NNP_PLAN_INVALID = 41,   /* the plan's steps, parameters or rule do not fit together */
+    NNP_PLAN_ORDER = 42,     /* an index in `order` is outside [0, rows) */
+    NNP_PLAN_WORKSPACE = 43, /* `work` is smaller than nnp_plan_workspace_floats says */
+    NNP_PLAN_CALLBACK = 44   /* the callback reported an error; the run stopped there */
 };
 
 struct nnp_step {
@@ -66,6 +70,11 @@ struct nnp_step {
     unsigned long long key;      /* DROPOUT */
     unsigned long long *counter; /* DROPOUT: the batches drawn so far; advanced once per batch */
     int part;                    /* PYTHON: passed to the callback */
+    /* CONV2D and MAXPOOL2D: each sample is an image (channels, height, width) in, of
+     * out_channels (MAXPOOL2D: channels) out; the window, its stride and the padding
+     * (MAXPOOL2D: 0) as (rows, columns); n_in and n_out must be the images' sizes. */
+    ptrdiff_t channels, height, width, out_channels;
+    ptrdiff_t kernel[2], stride[2], padding[2];
 };
 
 struct nnp_param {

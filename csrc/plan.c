@@ -18,6 +18,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
+#include "nnplug_conv.h"
 #include "nnplug_kernels.h"
 #include "nnplug_plan.h"
 
@@ -45,6 +46,25 @@ static int check_param(const struct nnp_plan *plan, ptrdiff_t index, ptrdiff_t s
     return p->size == size && p->threaded;
 }
 
+/* The output side of a window of `kernel` moved `stride` over `size` + 2 `padding`, or -1. */
+static ptrdiff_t windows(ptrdiff_t size, ptrdiff_t kernel, ptrdiff_t stride, ptrdiff_t padding)
+{
+    if (size < 1 || kernel < 1 || stride < 1 || padding < 0 || size + 2 * padding < kernel)
+        return -1;
+    return (size + 2 * padding - kernel) / stride + 1;
+}
+
+/* Whether an image step's geometry is valid and agrees with its sizes. */
+static int check_image_step(const struct nnp_step *s, int pooling)
+{
+    if (s->channels < 1 || s->out_channels < 1) return 0;
+    if (pooling && (s->out_channels != s->channels || s->padding[0] || s->padding[1])) return 0;
+    const ptrdiff_t oh = windows(s->height, s->kernel[0], s->stride[0], s->padding[0]);
+    const ptrdiff_t ow = windows(s->width, s->kernel[1], s->stride[1], s->padding[1]);
+    return oh > 0 && ow > 0 && s->n_in == s->channels * s->height * s->width
+           && s->n_out == s->out_channels * oh * ow;
+}
+
 static int check_plan(const struct nnp_plan *plan)
 {
     if (plan == NULL || plan->steps < 1 || plan->step == NULL || plan->params < 0
@@ -65,6 +85,16 @@ static int check_plan(const struct nnp_plan *plan)
         case NNP_STEP_DROPOUT:
             if (s->counter == NULL || s->threshold >= (1ULL << 24) || !(s->scale >= 1.0f))
                 return NNP_PLAN_INVALID;
+            break;
+        case NNP_STEP_CONV2D:
+            if (!check_image_step(s, 0)
+                || !check_param(plan, s->param,
+                                s->out_channels * s->channels * s->kernel[0] * s->kernel[1])
+                || !check_param(plan, s->param + 1, s->out_channels))
+                return NNP_PLAN_INVALID;
+            break;
+        case NNP_STEP_MAXPOOL2D:
+            if (!check_image_step(s, 1)) return NNP_PLAN_INVALID;
             break;
         case NNP_STEP_PYTHON: needs_callback = 1; break;
         case NNP_STEP_TANH: case NNP_STEP_SIGMOID: case NNP_STEP_RELU: case NNP_STEP_SOFTMAX: break;
@@ -231,6 +261,15 @@ static int forward_kernel(struct run *run, int me, const struct nnp_step *s, ptr
     case NNP_STEP_DROPOUT:
         return nnp_dropout_forward(size, x, run->mask[k] + lo * s->n_out, y, s->key, *s->counter,
                                    lo * s->n_out, s->threshold, s->scale);
+    /* One thread each: the plan's own threads already share the batch. */
+    case NNP_STEP_CONV2D:
+        return nnp_conv2d_forward(rows, s->channels, s->height, s->width, s->out_channels,
+                                  s->kernel[0], s->kernel[1], s->stride[0], s->stride[1],
+                                  s->padding[0], s->padding[1], x, p[s->param].value,
+                                  p[s->param + 1].value, y, 1);
+    case NNP_STEP_MAXPOOL2D:
+        return nnp_maxpool2d_forward(rows, s->channels, s->height, s->width, s->kernel[0],
+                                     s->kernel[1], s->stride[0], s->stride[1], x, y);
     default: return NNP_PLAN_INVALID;
     }
 }
@@ -261,6 +300,22 @@ static int backward_kernel(struct run *run, int me, const struct nnp_step *s, pt
     case NNP_STEP_SOFTMAX:
         return nnp_softmax_backward(rows, s->n_out, y, s->n_out, g, s->n_out, dx, s->n_in);
     case NNP_STEP_DROPOUT: return nnp_dropout_backward(size, run->mask[k] + lo * s->n_out, g, dx);
+    case NNP_STEP_CONV2D: {
+        const float *x = in + lo * s->n_in;
+        int status = nnp_conv2d_param_grads(rows, s->channels, s->height, s->width,
+                                            s->out_channels, s->kernel[0], s->kernel[1],
+                                            s->stride[0], s->stride[1], s->padding[0],
+                                            s->padding[1], g, x, gradient_of(run, me, s->param),
+                                            gradient_of(run, me, s->param + 1), 1);
+        if (status != NNP_OK || k == 0) return status;
+        return nnp_conv2d_input_grad(rows, s->channels, s->height, s->width, s->out_channels,
+                                     s->kernel[0], s->kernel[1], s->stride[0], s->stride[1],
+                                     s->padding[0], s->padding[1], g, p[s->param].value, dx, 1);
+    }
+    case NNP_STEP_MAXPOOL2D:
+        return nnp_maxpool2d_backward(rows, s->channels, s->height, s->width, s->kernel[0],
+                                      s->kernel[1], s->stride[0], s->stride[1],
+                                      in + lo * s->n_in, g, dx);
     default: return NNP_PLAN_INVALID;
     }
 }

@@ -8,11 +8,15 @@ recognised by type here.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 
 import numpy as np
 
 from nnplug.backends.plan import (
+    IMAGE_AXES,
+    IMAGE_KERNELS,
+    LAYOUT_KERNELS,
     KernelStep,
     LossKernel,
     PythonLoss,
@@ -56,18 +60,33 @@ def training_plan(
     return TrainingPlan(tuple(steps), plan_loss, parameters, gradients, update, inputs)
 
 
+Image = tuple[int, int, int]
+
+
 def _steps(model: Module, inputs: int) -> list[Step] | None:
     described = model.kernel_steps()
     parts = described if described is not None else [model]
     steps: list[Step] = []
     width = inputs
+    image: Image | None = None  # how the current features are seen as an image, if known
     for part in parts:
         if isinstance(part, KernelStep):
+            if part.kernel in LAYOUT_KERNELS:
+                image = _layout(part, width)
+                continue
+            if part.kernel in IMAGE_KERNELS:
+                resolved = _image_step(part, width, image)
+                if resolved is None:
+                    return None
+                part, image = resolved
+            elif part.kernel not in ("tanh", "sigmoid", "relu", "dropout"):
+                image = None
             if part.inputs is not None and part.inputs != width:
                 return None
             steps.append(part)
             width = part.outputs if part.outputs is not None else width
             continue
+        image = None
         probed = _probe_width(part, width)
         if probed is None:
             return None
@@ -78,6 +97,43 @@ def _steps(model: Module, inputs: int) -> list[Step] | None:
         )
         width = probed
     return steps or None
+
+
+def _layout(step: KernelStep, width: int) -> Image | None:
+    """The image shape a reshape gives the features (None after a flatten)."""
+    if step.kernel == "flatten":
+        return None
+    shape = tuple(int(step.numbers.get(name, 0)) for name in IMAGE_AXES)
+    return (shape[0], shape[1], shape[2]) if np.prod(shape) == width > 0 else None
+
+
+def _image_step(
+    step: KernelStep, width: int, image: Image | None
+) -> tuple[KernelStep, Image] | None:
+    """``step`` with its input shape and sizes filled in, and its output's image shape."""
+    numbers = dict(step.numbers)
+    declared = tuple(int(numbers[name]) for name in IMAGE_AXES if name in numbers)
+    if len(declared) == 3:
+        if image is not None and declared != image:
+            return None
+        image = (declared[0], declared[1], declared[2])
+    if image is None or int(np.prod(image)) != width:
+        return None
+    channels, height, width_px = image
+    out_channels = int(numbers.get("out_channels", channels))
+    if int(numbers.get("in_channels", channels)) != channels:
+        return None
+    sizes = []
+    for size, axis in ((height, "h"), (width_px, "w")):
+        kernel, stride = int(numbers[f"kernel_{axis}"]), int(numbers[f"stride_{axis}"])
+        padding = int(numbers.get(f"padding_{axis}", 0))
+        if size + 2 * padding < kernel:
+            return None
+        sizes.append((size + 2 * padding - kernel) // stride + 1)
+    numbers.update(channels=channels, height=height, width=width_px, out_channels=out_channels)
+    out = (out_channels, sizes[0], sizes[1])
+    resolved = dataclasses.replace(step, numbers=numbers, inputs=width, outputs=int(np.prod(out)))
+    return resolved, out
 
 
 def _width(steps: list[Step], inputs: int) -> int:

@@ -53,6 +53,24 @@ def article_model(first=modules.Tanh, dropout=0.0, seed=0):
     return modules.Sequential([*layers, modules.Linear(8, 4), modules.Softmax()])
 
 
+def small_cnn(seed=0):
+    """Two convolutions (one padded, one strided) and a pool, on 7x7 images given as rows."""
+    nnplug.seed(seed)
+    return modules.Sequential(
+        [
+            modules.Reshape((1, 7, 7)),
+            modules.Conv2D(1, 3, 3, padding=1),
+            modules.ReLU(),
+            modules.MaxPool2D(2),
+            modules.Conv2D(3, 2, (2, 3), stride=(1, 2)),
+            modules.Tanh(),
+            modules.Flatten(),
+            modules.Linear(2 * 2 * 1, 4),
+            modules.Softmax(),
+        ]
+    )
+
+
 def data(samples=300, features=20, classes=4, seed=1):
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((samples, features)).astype(np.float32)
@@ -113,6 +131,22 @@ def test_no_plan_for_a_model_of_python_parts_only():
     assert training_plan(model, LoggedMSE(), LoggedSGD(model), 4, 4) is None
 
 
+def test_image_layers_become_image_steps_with_their_shapes_filled_in():
+    model = small_cnn()
+    plan = training_plan(model, losses.CrossEntropy(), optimizers.SGD(model), 49, 4)
+    kernels = [step.kernel for step in plan.steps]
+    assert kernels == ["conv2d", "relu", "maxpool2d", "conv2d", "tanh", "linear", "softmax"]
+    first, _, pool, second = plan.steps[:4]
+    assert (first.inputs, first.outputs) == (49, 3 * 7 * 7)
+    assert (pool.numbers["height"], pool.outputs) == (7, 3 * 3 * 3)
+    assert (second.numbers["channels"], second.numbers["width"], second.outputs) == (3, 3, 4)
+
+
+def test_an_image_layer_of_unknown_shape_leaves_the_model_to_the_layers():
+    model = modules.Sequential([modules.Conv2D(1, 2, 3), modules.Flatten(), modules.Linear(8, 4)])
+    assert training_plan(model, losses.MSE(), optimizers.SGD(model), 16, 4) is None
+
+
 def test_numpy_backend_runs_no_plan():
     model = article_model()
     plan = training_plan(model, losses.CrossEntropy(), optimizers.SGD(model), 20, 4)
@@ -127,7 +161,7 @@ def train_twice(monkeypatch, make, epochs=2, batch_size=16, threads=1, shuffle=T
     from nnplug._c.backend import CBackend
 
     nnplug.set_num_threads(threads)
-    x, y = data()
+    x, y = data(features=make()[0].input_size or 20)
     results = []
     for planned in (True, False):
         model, loss, make_optimizer = make()
@@ -165,6 +199,7 @@ CASES = {
     ),
     "python optimizer": lambda: (article_model(), losses.CrossEntropy(), LoggedSGD),
     "python loss": lambda: (article_model(first=Swish), LoggedMSE(), optimizers.RMSprop),
+    "convolutions": lambda: (small_cnn(), losses.CrossEntropy(), optimizers.Adam),
 }
 
 

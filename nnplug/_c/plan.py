@@ -35,7 +35,10 @@ _STEPS = {
     "relu": lib.NNP_STEP_RELU,
     "softmax": lib.NNP_STEP_SOFTMAX,
     "dropout": lib.NNP_STEP_DROPOUT,
+    "conv2d": lib.NNP_STEP_CONV2D,
+    "maxpool2d": lib.NNP_STEP_MAXPOOL2D,
 }
+_WITH_PARAMETERS = ("linear", "conv2d")
 _LOSSES = {"cross_entropy": lib.NNP_LOSS_CROSS_ENTROPY, "mse": lib.NNP_LOSS_MSE}
 # Each rule's hyperparameters in the order of nnp_rule's a and b, and its state buffers.
 _RULES = {
@@ -102,11 +105,12 @@ class CPlanRunner:
 
     @staticmethod
     def _kernel_parameters(plan: TrainingPlan) -> dict[int, int]:
-        """Indices of the parameters that kernel steps write: weights and bias of each linear."""
+        """Indices of the parameters that kernel steps write: weights and bias of each linear
+        and convolution."""
         index = {id(array): i for i, array in enumerate(plan.parameters)}
         used: dict[int, int] = {}
         for number, step in enumerate(plan.steps):
-            if not isinstance(step, KernelStep) or step.kernel != "linear":
+            if not isinstance(step, KernelStep) or step.kernel not in _WITH_PARAMETERS:
                 continue
             weights = index.get(id(step.arrays.get("weights")))
             if (
@@ -117,11 +121,13 @@ class CPlanRunner:
                 or plan.gradients[weights + 1] is not step.arrays.get("bias_grad")
             ):
                 raise ValueError(
-                    f"plan step {number} (linear): its weights, bias and gradients must be "
+                    f"plan step {number} ({step.kernel}): its weights, bias and gradients must be "
                     "the model's parameters and gradients, weights then bias"
                 )
             if weights in used or weights + 1 in used:
-                raise ValueError(f"plan step {number} (linear) shares parameters with another")
+                raise ValueError(
+                    f"plan step {number} ({step.kernel}) shares parameters with another"
+                )
             used[weights] = used[weights + 1] = number
         return used
 
@@ -153,8 +159,77 @@ class CPlanRunner:
                     item.param = index[id(weights)]
                 elif step.kernel == "dropout":
                     self._dropout(item, step, number)
+                elif step.kernel in ("conv2d", "maxpool2d"):
+                    width = self._image(item, step, number)
+                    if step.kernel == "conv2d":
+                        item.param = index[id(step.arrays["weights"])]
             item.n_out = width
         return steps
+
+    @staticmethod
+    def _image(item: Any, step: KernelStep, number: int) -> int:
+        """Lay out a convolution's or max pool's geometry; return its output width."""
+        where = f"plan step {number} ({step.kernel})"
+        geometry = {}
+        for name in (
+            "channels",
+            "height",
+            "width",
+            "out_channels",
+            "kernel_h",
+            "kernel_w",
+            "stride_h",
+            "stride_w",
+            "padding_h",
+            "padding_w",
+        ):
+            default = 0 if name.startswith("padding") and step.kernel == "maxpool2d" else None
+            value = step.numbers.get(name, default)
+            minimum = 0 if name.startswith("padding") else 1
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, (int, np.integer))
+                or value < minimum
+            ):
+                raise ValueError(f"{where}: {name} must be an integer >= {minimum}, got {value!r}")
+            geometry[name] = int(value)
+        sizes = []
+        for axis, size in (("h", geometry["height"]), ("w", geometry["width"])):
+            kernel, stride = geometry[f"kernel_{axis}"], geometry[f"stride_{axis}"]
+            padded = size + 2 * geometry[f"padding_{axis}"]
+            if padded < kernel:
+                raise ValueError(f"{where}: a {kernel}-pixel window does not fit {padded} pixels")
+            sizes.append((padded - kernel) // stride + 1)
+        if step.kernel == "conv2d":
+            weights = step.arrays["weights"]
+            shape = (
+                geometry["out_channels"],
+                geometry["channels"],
+                geometry["kernel_h"],
+                geometry["kernel_w"],
+            )
+            if weights.shape != shape:
+                raise ValueError(f"{where}: expected weights {shape}, got {weights.shape}")
+            require_float32(f"{where} bias", step.arrays["bias"], shape=shape[:1])
+        elif (
+            geometry["out_channels"] != geometry["channels"]
+            or geometry["padding_h"]
+            or geometry["padding_w"]
+        ):
+            raise ValueError(f"{where}: a max pool keeps its channels and has no padding")
+        inputs = geometry["channels"] * geometry["height"] * geometry["width"]
+        if item.n_in != inputs:
+            raise ValueError(f"{where}: images of {inputs} values after {item.n_in} features")
+        item.channels, item.height, item.width = (
+            geometry["channels"],
+            geometry["height"],
+            geometry["width"],
+        )
+        item.out_channels = geometry["out_channels"]
+        item.kernel = [geometry["kernel_h"], geometry["kernel_w"]]
+        item.stride = [geometry["stride_h"], geometry["stride_w"]]
+        item.padding = [geometry["padding_h"], geometry["padding_w"]]
+        return geometry["out_channels"] * sizes[0] * sizes[1]
 
     def _dropout(self, item: object, step: KernelStep, number: int) -> None:
         counter = step.arrays.get("counter")
@@ -269,6 +344,8 @@ class CPlanRunner:
         if status == lib.NNP_PLAN_CALLBACK and self._error is not None:
             error, self._error = self._error, None
             raise error
+        if status == lib.NNP_CONV_NOMEM:
+            raise MemoryError("a training plan's convolution could not allocate its scratch memory")
         if status == lib.NNP_PLAN_NONFINITE:
             return PlanOutcome(loss_sum[0], done, stopped_loss[0])
         ensure(status, "nnp_plan_run", _PLAN_ERRORS)

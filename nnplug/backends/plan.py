@@ -16,8 +16,31 @@ from typing import Literal
 
 import numpy as np
 
-StepKernel = Literal["linear", "tanh", "sigmoid", "relu", "softmax", "dropout"]
-STEP_KERNELS: tuple[StepKernel, ...] = ("linear", "tanh", "sigmoid", "relu", "softmax", "dropout")
+StepKernel = Literal[
+    "linear",
+    "tanh",
+    "sigmoid",
+    "relu",
+    "softmax",
+    "dropout",
+    "conv2d",
+    "maxpool2d",
+    "flatten",
+    "reshape",
+]
+STEP_KERNELS: tuple[StepKernel, ...] = (
+    "linear",
+    "tanh",
+    "sigmoid",
+    "relu",
+    "softmax",
+    "dropout",
+    "conv2d",
+    "maxpool2d",
+    "flatten",
+    "reshape",
+)
+"""Every kernel a step may name."""
 LossKernel = Literal["cross_entropy", "mse"]
 UpdateRule = Literal["sgd", "adam", "rmsprop"]
 
@@ -31,6 +54,15 @@ class KernelStep:
     (``tanh``, ``sigmoid``, ``relu``, ``softmax``, ``dropout``) keep the width they are
     given and leave ``inputs``/``outputs`` as None. ``dropout`` takes ``numbers["rate"]``,
     ``numbers["key"]`` and ``arrays["counter"]`` (one uint64, advanced once per batch).
+
+    Image steps see each sample's features as an image ``(channels, height, width)``:
+    ``conv2d`` has the arrays of ``linear`` (weights ``(out, in, kh, kw)``) and ``maxpool2d``
+    none; both give ``numbers`` ``kernel_h``, ``kernel_w``, ``stride_h``, ``stride_w`` (and
+    ``conv2d`` ``in_channels``, ``out_channels``, ``padding_h``, ``padding_w``), plus
+    ``channels``, ``height``, ``width`` when they know their input's shape; the planner
+    fills in the shape from the step before. ``reshape`` (``numbers`` ``channels``,
+    ``height``, ``width``) and ``flatten`` move no data: they only say how the next image
+    step should see the features.
     """
 
     kernel: StepKernel
@@ -38,6 +70,14 @@ class KernelStep:
     numbers: Mapping[str, float] = field(default_factory=dict)
     inputs: int | None = None
     outputs: int | None = None
+
+
+IMAGE_AXES = ("channels", "height", "width")
+"""The names image steps give each sample's sizes in ``numbers``."""
+IMAGE_KERNELS = ("conv2d", "maxpool2d")
+"""The steps that see each sample as an image."""
+LAYOUT_KERNELS = ("flatten", "reshape")
+"""The steps that move no data, only say which image shape the features have."""
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,17 @@ from typing import Any, ClassVar
 import numpy as np
 
 from nnplug.arrays import aligned_zeros
-from nnplug.modules.images import as_images, check_grad, compact, pair, positive, shape_of
-from nnplug.modules.module import Module
+from nnplug.backends.plan import KernelStep
+from nnplug.modules.images import (
+    as_images,
+    check_grad,
+    compact,
+    image_numbers,
+    pair,
+    positive,
+    shape_of,
+)
+from nnplug.modules.module import Module, keeps_methods
 from nnplug.rng import generator as default_generator
 
 INITIALISERS = ("he", "glorot")
@@ -134,6 +143,24 @@ class Conv2D(Module):
             grad, self.weights, self.inputs.shape[2:], self.stride, self.padding
         )
         return input_grad.reshape(len(input_grad), -1) if self._came_as_rows else input_grad
+
+    def kernel_steps(self) -> list[KernelStep | Module] | None:
+        if self.dtype != np.float32 or not keeps_methods(self, Conv2D, "forward", "backward"):
+            return None
+        arrays = {
+            "weights": self.weights,
+            "bias": self.bias,
+            "weights_grad": self.weights_grad,
+            "bias_grad": self.bias_grad,
+        }
+        numbers = {
+            "in_channels": self.in_channels,
+            "out_channels": self.out_channels,
+            "padding_h": self.padding[0],
+            "padding_w": self.padding[1],
+            **image_numbers(self.kernel_size, self.stride, self.input_shape),
+        }
+        return [KernelStep("conv2d", arrays, numbers)]
 
     def parameters(self) -> list[np.ndarray]:
         return [self.weights, self.bias]

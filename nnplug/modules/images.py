@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from nnplug.backends.plan import IMAGE_AXES
 from nnplug.modules.layout import as_float_array, describe
 
 Pair = tuple[int, int]
@@ -104,3 +105,19 @@ def check_grad(owner: object, value: object, outputs: np.ndarray) -> np.ndarray:
 
 def _is_int(value: object) -> bool:
     return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def image_numbers(
+    kernel_size: tuple[int, int], stride: tuple[int, int], input_shape: tuple[int, ...] | None
+) -> dict[str, float]:
+    """A window's size and stride as a training plan's step gives them, with the input's
+    ``channels``, ``height`` and ``width`` when the layer knows them."""
+    numbers: dict[str, float] = {
+        "kernel_h": kernel_size[0],
+        "kernel_w": kernel_size[1],
+        "stride_h": stride[0],
+        "stride_w": stride[1],
+    }
+    if input_shape is not None:
+        numbers.update(zip(IMAGE_AXES, input_shape, strict=True))
+    return numbers

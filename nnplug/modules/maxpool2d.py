@@ -7,8 +7,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from nnplug.modules.images import as_images, check_grad, compact, pair, shape_of
-from nnplug.modules.module import Module
+from nnplug.backends.plan import KernelStep
+from nnplug.modules.images import as_images, check_grad, compact, image_numbers, pair, shape_of
+from nnplug.modules.module import Module, keeps_methods
 
 
 class MaxPool2D(Module):
@@ -76,6 +77,12 @@ class MaxPool2D(Module):
             self.inputs, grad, self.kernel_size, self.stride
         )
         return input_grad.reshape(len(input_grad), -1) if self._came_as_rows else input_grad
+
+    def kernel_steps(self) -> list[KernelStep | Module] | None:
+        if not keeps_methods(self, MaxPool2D, "forward", "backward"):
+            return None
+        numbers = image_numbers(self.kernel_size, self.stride, self.input_shape)
+        return [KernelStep("maxpool2d", numbers=numbers)]
 
     def config(self) -> dict[str, Any]:
         config: dict[str, Any] = {"kernel_size": compact(self.kernel_size)}

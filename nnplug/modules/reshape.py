@@ -7,9 +7,10 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from nnplug.backends.plan import IMAGE_AXES, KernelStep
 from nnplug.modules.images import check_grad, shape_of
 from nnplug.modules.layout import as_float_array
-from nnplug.modules.module import Module
+from nnplug.modules.module import Module, keeps_methods
 
 
 class Flatten(Module):
@@ -37,6 +38,11 @@ class Flatten(Module):
         if self.input_shape is None or self.outputs is None:
             raise RuntimeError(f"{self!r}: backward() called before forward()")
         return check_grad(self, output_grad, self.outputs).reshape(self.input_shape)
+
+    def kernel_steps(self) -> list[KernelStep | Module] | None:
+        if not keeps_methods(self, Flatten, "forward", "backward"):
+            return None
+        return [KernelStep("flatten")]
 
 
 class Reshape(Module):
@@ -76,3 +82,9 @@ class Reshape(Module):
 
     def config(self) -> dict[str, Any]:
         return {"shape": list(self.shape)}
+
+    def kernel_steps(self) -> list[KernelStep | Module] | None:
+        if not keeps_methods(self, Reshape, "forward", "backward"):
+            return None
+        image = self.shape if len(self.shape) == 3 else ()
+        return [KernelStep("reshape", numbers=dict(zip(IMAGE_AXES, image, strict=False)))]
