@@ -1,12 +1,17 @@
-"""Training speed of the article's model: nnplug's backends against PyTorch and scikit-learn.
+"""Training speed of the article's model: nnplug against PyTorch, scikit-learn and JAX.
 
     python benchmarks/bench_train.py [--mnist DIR] [--repeat 3]
 
 Trains 784-100-50-10 (tanh, softmax + cross-entropy, SGD momentum 0.9, float32; learning
 rate 0.001 at batch 1 as in the article, 0.01 otherwise) for one epoch at batch sizes 1,
 64 and 256 with nnplug's C and NumPy backends and, when installed (``pip install
-".[bench]"``), PyTorch and scikit-learn, all in this one process on the same data, and
-prints training samples per second (best of ``--repeat`` runs) and the ratios.
+".[bench]"``), PyTorch, scikit-learn and JAX (a jitted step per batch, and the whole epoch
+as one ``lax.scan``, compilation excluded), all in this one process on the same data, and
+prints training samples per second (best of ``--repeat`` runs) and the ratios. A second
+table trains variants on nnplug's C backend: Adam, RMSprop, Dropout(0.2) after each Tanh,
+and a pure-NumPy plugin-style Swish in place of the first Tanh, on the training plan and
+forced layer by layer. Last, the batch-256 training rate in GFLOP/s against NumPy's sgemm
+on a 2048x2048 product, measured in the same run.
 Batch 1 runs on the first ``--batch1-samples`` images, the others on all of them.
 With real MNIST (``--mnist DIR`` or ``$NNPLUG_DATA_DIR``) it also prints the test accuracy
 after the epoch, for the nnplug backends.
@@ -37,7 +42,39 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import peers  # noqa: E402
 
 import nnplug  # noqa: E402
-from nnplug import losses, optimizers, recipes, trainer  # noqa: E402
+from nnplug import losses, modules, optimizers, recipes, trainer  # noqa: E402
+from nnplug._c.backend import CBackend  # noqa: E402
+
+PEERS = {
+    "torch": peers.torch_train_seconds,
+    "sklearn": peers.sklearn_train_seconds,
+    "jax-step": partial(peers.jax_train_seconds, scan=False),
+    "jax-scan": partial(peers.jax_train_seconds, scan=True),
+}
+# Training FLOPs of one sample: the three products of each layer (forward, input and weight
+# gradients), less the first layer's input gradient, which nothing needs.
+LAYERS = ((784, 100), (100, 50), (50, 10))
+FLOPS_PER_SAMPLE = 3 * sum(2 * a * b for a, b in LAYERS) - 2 * 784 * 100
+
+
+class LayerByLayerC(CBackend):
+    """The C backend without its training plan: every layer called from Python."""
+
+    name = "c-layers"
+
+    def plan_runner(self, plan):  # noqa: ANN001, ANN201
+        return None
+
+
+class Swish(modules.Activation):
+    """x * sigmoid(x) in NumPy, as a pure-Python plugin layer would write it."""
+
+    def activation(self, inputs):  # noqa: ANN001, ANN201
+        return inputs / (1 + np.exp(-inputs))
+
+    def activation_prime(self, inputs):  # noqa: ANN001, ANN201
+        s = 1 / (1 + np.exp(-inputs))
+        return s + inputs * s * (1 - s)
 
 
 def learning_rate(batch_size: int) -> float:
@@ -63,20 +100,62 @@ def load_data(mnist_dir: str | None, samples: int) -> tuple[np.ndarray, ...]:
     return x, labels, None, None
 
 
+def article_model(dropout: float = 0.0, first: type = modules.Tanh) -> modules.Sequential:
+    """784-100-50-10 with tanh (optionally another first activation, dropout after each)."""
+    nnplug.seed(0)
+    layers: list[modules.Module] = [modules.Linear(784, 100), first()]
+    layers += [modules.Dropout(dropout)] if dropout else []
+    layers += [modules.Linear(100, 50), modules.Tanh()]
+    layers += [modules.Dropout(dropout)] if dropout else []
+    return modules.Sequential([*layers, modules.Linear(50, 10), modules.Softmax()])
+
+
+VARIANTS = {
+    "sgd": (article_model, optimizers.SGD, "c"),
+    "adam": (article_model, optimizers.Adam, "c"),
+    "rmsprop": (article_model, optimizers.RMSprop, "c"),
+    "dropout": (partial(article_model, 0.2), optimizers.SGD, "c"),
+    "swish": (partial(article_model, first=Swish), optimizers.SGD, "c"),
+    "swish-layers": (partial(article_model, first=Swish), optimizers.SGD, LayerByLayerC()),
+}
+
+
 def nnplug_run(
-    backend: str, x: np.ndarray, labels: np.ndarray, batch_size: int
+    backend: str | nnplug.backends.Backend,
+    x: np.ndarray,
+    labels: np.ndarray,
+    batch_size: int,
+    variant: str = "sgd",
 ) -> tuple[float, nnplug.modules.Module]:
-    """Seconds one epoch takes on ``backend``, and the trained model."""
+    """Seconds one epoch of ``variant`` takes on ``backend``, and the trained model."""
+    make_model, make_optimizer, _ = VARIANTS[variant]
     with nnplug.use_backend(backend):
-        nnplug.seed(0)
-        model = recipes.article_mnist_model()
+        model = make_model()
         targets = nnplug.preprocessing.one_hot(labels, 10)
-        optimizer = optimizers.SGD(model, learning_rate=learning_rate(batch_size), momentum=0.9)
+        if make_optimizer is optimizers.SGD:
+            optimizer = make_optimizer(model, learning_rate=learning_rate(batch_size), momentum=0.9)
+        else:  # Adam's and RMSprop's own default rates suit them
+            optimizer = make_optimizer(model)
         started = time.perf_counter()
         trainer.train(
             model, x, targets, losses.CrossEntropy(), optimizer, 1, batch_size, verbose=False
         )
         return time.perf_counter() - started, model
+
+
+def sgemm_gflops(repeat: int = 5) -> float:
+    """NumPy's float32 matrix product of two 2048x2048 matrices, in GFLOP/s (best run)."""
+    rng = np.random.default_rng(0)
+    a, b = (rng.random((2048, 2048), dtype=np.float32) for _ in range(2))
+    a @ b
+    best = min(_timed(lambda: a @ b) for _ in range(repeat))
+    return 2 * 2048**3 / best / 1e9
+
+
+def _timed(function) -> float:  # noqa: ANN001
+    started = time.perf_counter()
+    function()
+    return time.perf_counter() - started
 
 
 def best_rate(run, samples: int, repeat: int) -> float | None:
@@ -106,10 +185,7 @@ def measure(
             partial(nnplug_seconds, backend), len(x), args.repeat
         )
     if not args.no_peers:
-        for name, seconds in (
-            ("torch", peers.torch_train_seconds),
-            ("sklearn", peers.sklearn_train_seconds),
-        ):
+        for name, seconds in PEERS.items():
             rates[name] = best_rate(
                 partial(seconds, x, labels, batch_size, learning_rate(batch_size)),
                 len(x),
@@ -129,7 +205,8 @@ def main() -> None:
     parser.add_argument("--batch1-samples", type=int, default=6000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--backends", nargs="+", default=["c", "numpy"])
-    parser.add_argument("--no-peers", action="store_true", help="skip PyTorch and scikit-learn")
+    parser.add_argument("--no-peers", action="store_true", help="skip PyTorch, scikit-learn, JAX")
+    parser.add_argument("--no-variants", action="store_true", help="skip the variants table")
     args = parser.parse_args()
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
@@ -145,14 +222,14 @@ def main() -> None:
         f"best of {args.repeat} runs; samples/s (higher is better)\n"
     )
 
+    peer_names = [] if args.no_peers else list(PEERS)
     header = f"{'batch':>5} | " + " | ".join(
-        f"{name:>12}"
-        for name in [f"nnplug-{b}" for b in args.backends]
-        + ([] if args.no_peers else ["torch", "sklearn"])
+        f"{name:>12}" for name in [f"nnplug-{b}" for b in args.backends] + peer_names
     )
     print(header + " | c/numpy | c/best peer")
     print("-" * len(header) + "-+---------+------------")
     accuracies = []
+    sgd_rates: dict[int, float] = {}
     for batch_size in args.batch_sizes:
         count = args.batch1_samples if batch_size == 1 else len(x_all)
         rates, finals = measure(args, x_all[:count], labels_all[:count], batch_size)
@@ -163,10 +240,40 @@ def main() -> None:
             ]
         cells = " | ".join(f"{rate:>12,.0f}" if rate else f"{'-':>12}" for rate in rates.values())
         c, numpy_rate = rates.get("nnplug-c"), rates.get("nnplug-numpy")
-        peer_rates = [rates[name] for name in ("torch", "sklearn") if rates.get(name)]
+        peer_rates = [rates[name] for name in peer_names if rates.get(name)]
         vs_numpy = f"{c / numpy_rate:7.2f}x" if c and numpy_rate else f"{'-':>8}"
         vs_peer = f"{c / max(peer_rates):10.2f}x" if c and peer_rates else f"{'-':>11}"
         print(f"{batch_size:>5} | {cells} | {vs_numpy} | {vs_peer}", flush=True)
+        if c:
+            sgd_rates[batch_size] = c
+
+    if "c" in args.backends and not args.no_variants:
+        print("\nvariants on the C backend, samples/s (ratio to SGD in the same row):")
+        names = [name for name in VARIANTS if name != "sgd"]
+        print(f"{'batch':>5} | {'sgd':>9} | " + " | ".join(f"{n:>19}" for n in names))
+        for batch_size in args.batch_sizes:
+            count = args.batch1_samples if batch_size == 1 else len(x_all)
+            x, labels = x_all[:count], labels_all[:count]
+            base = sgd_rates.get(batch_size)
+            cells = []
+            for name in names:
+                backend = VARIANTS[name][2]
+                run = partial(nnplug_run, backend, x, labels, batch_size, name)
+                rate = best_rate(lambda run=run: run()[0], count, args.repeat)
+                cells.append(f"{rate:>10,.0f} ({rate / base:4.2f}x)" if rate and base else "-")
+            print(
+                f"{batch_size:>5} | {base or 0:>9,.0f} | "
+                + " | ".join(f"{cell:>19}" for cell in cells),
+                flush=True,
+            )
+
+    if 256 in sgd_rates:
+        gemm = sgemm_gflops()
+        training = sgd_rates[256] * FLOPS_PER_SAMPLE / 1e9
+        print(
+            f"\nbatch 256 training: {training:.1f} GFLOP/s ({FLOPS_PER_SAMPLE / 1e6:.3f} MFLOP a "
+            f"sample); NumPy sgemm 2048x2048: {gemm:.1f} GFLOP/s; ratio {training / gemm:.0%}"
+        )
 
     if accuracies:
         print("\ntest accuracy after the timed epoch (same seed, same data order):")
