@@ -8,9 +8,9 @@ CrossEntropy and SGD (learning rate 0.01, momentum 0.9) in float32 for one epoch
 sizes 1, 64 and 256, through nnplug's public API, on each backend in turn, and prints
 training samples per second (best of ``--repeat`` runs) and the C / NumPy ratio.
 
-The C backend trains this model through its fused trainer (one C call per run of
-batches); the "C layers" column trains it one layer call at a time, as any other model
-would be, by using an SGD subclass, which the trainer does not fuse.
+The C backend trains this model through its training plan (one C call per run of
+batches); the "C layers" column trains it one layer call at a time, on the C backend with
+its plan turned off.
 
 With ``--kernels`` it instead times the three matrix products of each of the model's
 layers (forward ``x W^T + b``, input gradient ``g W``, parameter gradients ``g^T x``)
@@ -38,6 +38,7 @@ if any(name in os.environ for name in _SLOW_BLAS_VARIABLES):
     os.execve(sys.executable, [sys.executable, *sys.argv], clean)
 
 import numpy as np  # noqa: E402  (after the re-exec, so OpenBLAS sees the clean environment)
+from layer_by_layer import LayerByLayerC  # noqa: E402
 
 import nnplug  # noqa: E402
 from nnplug import losses, modules, optimizers, recipes, trainer  # noqa: E402
@@ -45,10 +46,6 @@ from nnplug import losses, modules, optimizers, recipes, trainer  # noqa: E402
 BATCH_SIZES = (1, 64, 256)
 LEARNING_RATE = 0.01
 MOMENTUM = 0.9
-
-
-class LayerByLayerSGD(optimizers.SGD):
-    """SGD under another type: the trainer only fuses the exact SGD class."""
 
 
 def article_model(seed: int = 0) -> modules.Sequential:
@@ -72,7 +69,11 @@ def load_data(mnist_dir: str | None, samples: int) -> tuple[np.ndarray, np.ndarr
 
 
 def samples_per_second(
-    backend: str, optimizer_type: type[optimizers.SGD], x: np.ndarray, y: np.ndarray, batch: int
+    backend: str | nnplug.backends.Backend,
+    optimizer_type: type[optimizers.SGD],
+    x: np.ndarray,
+    y: np.ndarray,
+    batch: int,
 ) -> float:
     """Training samples per second for one epoch of the article's model on ``backend``."""
     with nnplug.use_backend(backend):
@@ -143,7 +144,7 @@ def main(argv: list[str] | None = None) -> None:
         kernel_table()
         return
     x_all, y_all = load_data(args.mnist, args.samples)
-    columns = [("C", "c", optimizers.SGD), ("C layers", "c", LayerByLayerSGD)]
+    columns = [("C", "c", optimizers.SGD), ("C layers", LayerByLayerC(), optimizers.SGD)]
     columns.append(("NumPy", "numpy", optimizers.SGD))
 
     from nnplug._c import matmul

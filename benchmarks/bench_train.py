@@ -40,10 +40,10 @@ import numpy as np  # noqa: E402  (after the re-exec, so OpenBLAS sees the clean
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import peers  # noqa: E402
+from layer_by_layer import LayerByLayerC  # noqa: E402
 
 import nnplug  # noqa: E402
 from nnplug import losses, modules, optimizers, recipes, trainer  # noqa: E402
-from nnplug._c.backend import CBackend  # noqa: E402
 
 PEERS = {
     "torch": peers.torch_train_seconds,
@@ -55,15 +55,6 @@ PEERS = {
 # gradients), less the first layer's input gradient, which nothing needs.
 LAYERS = ((784, 100), (100, 50), (50, 10))
 FLOPS_PER_SAMPLE = 3 * sum(2 * a * b for a, b in LAYERS) - 2 * 784 * 100
-
-
-class LayerByLayerC(CBackend):
-    """The C backend without its training plan: every layer called from Python."""
-
-    name = "c-layers"
-
-    def plan_runner(self, plan):  # noqa: ANN001, ANN201
-        return None
 
 
 class Swish(modules.Activation):
