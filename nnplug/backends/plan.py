@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, get_args
 
 import numpy as np
 
@@ -28,18 +28,7 @@ StepKernel = Literal[
     "flatten",
     "reshape",
 ]
-STEP_KERNELS: tuple[StepKernel, ...] = (
-    "linear",
-    "tanh",
-    "sigmoid",
-    "relu",
-    "softmax",
-    "dropout",
-    "conv2d",
-    "maxpool2d",
-    "flatten",
-    "reshape",
-)
+STEP_KERNELS: tuple[StepKernel, ...] = get_args(StepKernel)
 """Every kernel a step may name."""
 LossKernel = Literal["cross_entropy", "mse"]
 UpdateRule = Literal["sgd", "adam", "rmsprop"]

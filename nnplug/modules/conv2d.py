@@ -147,12 +147,7 @@ class Conv2D(Module):
     def kernel_steps(self) -> list[KernelStep | Module] | None:
         if self.dtype != np.float32 or not keeps_methods(self, Conv2D, "forward", "backward"):
             return None
-        arrays = {
-            "weights": self.weights,
-            "bias": self.bias,
-            "weights_grad": self.weights_grad,
-            "bias_grad": self.bias_grad,
-        }
+        arrays = self._weight_arrays()
         numbers = {
             "in_channels": self.in_channels,
             "out_channels": self.out_channels,

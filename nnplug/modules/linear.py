@@ -96,12 +96,7 @@ class Linear(Module):
     def kernel_steps(self) -> list[KernelStep | Module] | None:
         if self.dtype != np.float32 or not keeps_methods(self, Linear, "forward", "backward"):
             return None
-        arrays = {
-            "weights": self.weights,
-            "bias": self.bias,
-            "weights_grad": self.weights_grad,
-            "bias_grad": self.bias_grad,
-        }
+        arrays = self._weight_arrays()
         return [KernelStep("linear", arrays, inputs=self.input_size, outputs=self.output_size)]
 
     def parameters(self) -> list[np.ndarray]:

@@ -73,6 +73,17 @@ class Module:
         """
         return None
 
+    def _weight_arrays(self) -> dict[str, np.ndarray]:
+        """A weights-and-bias layer's arrays as its kernel steps name them."""
+        weights, bias = self.parameters()
+        weights_grad, bias_grad = self.gradients()
+        return {
+            "weights": weights,
+            "bias": bias,
+            "weights_grad": weights_grad,
+            "bias_grad": bias_grad,
+        }
+
     def config(self) -> dict[str, Any]:
         """Return the constructor arguments that rebuild this module (JSON values)."""
         return {}
