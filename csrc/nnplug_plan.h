@@ -23,7 +23,17 @@ enum nnp_step_kind {
     NNP_STEP_RELU = 4,
     NNP_STEP_SOFTMAX = 5, /* row-wise softmax */
     NNP_STEP_DROPOUT = 6, /* inverted dropout (nnp_dropout_forward); *counter advances per batch */
-    NNP_STEP_PYTHON = 7   /* a part without kernels: the callback runs it */
+    NNP_STEP_PYTHON = 7,  /* a part without kernels: the callback runs it */
+    NNP_STEP_EXTERN_ELEMENTWISE = 16 /* a plugin's element-wise kernels (`ext`) */
+};
+
+/* A plugin layer's element-wise C kernels, with the signatures of nnplug_plugin.h (ABI 1):
+ * forward(size, x, y, params) and backward(size, x, y, dy, dx, params), 0 on success. */
+struct nnp_extern_elementwise {
+    int (*forward)(ptrdiff_t size, const float *x, float *y, const double *params);
+    int (*backward)(ptrdiff_t size, const float *x, const float *y, const float *dy, float *dx,
+                    const double *params);
+    const double *params; /* the layer's scalar hyperparameters; may be NULL */
 };
 
 enum nnp_plan_loss {
@@ -53,7 +63,8 @@ enum nnp_plan_status {
     NNP_PLAN_INVALID = 33,   /* the plan's steps, parameters or rule do not fit together */
     NNP_PLAN_ORDER = 34,     /* an index in `order` is outside [0, rows) */
     NNP_PLAN_WORKSPACE = 35, /* `work` is smaller than nnp_plan_workspace_floats says */
-    NNP_PLAN_CALLBACK = 36   /* the callback reported an error; the run stopped there */
+    NNP_PLAN_CALLBACK = 36,  /* the callback reported an error; the run stopped there */
+    NNP_PLAN_EXTERN = 37     /* a plugin's kernel returned nonzero; the run stopped there */
 };
 
 struct nnp_step {
@@ -66,6 +77,7 @@ struct nnp_step {
     unsigned long long key;      /* DROPOUT */
     unsigned long long *counter; /* DROPOUT: the batches drawn so far; advanced once per batch */
     int part;                    /* PYTHON: passed to the callback */
+    const struct nnp_extern_elementwise *ext; /* EXTERN_ELEMENTWISE: the plugin's kernels */
 };
 
 struct nnp_param {
@@ -98,6 +110,9 @@ struct nnp_plan {
                     const float *a, const float *b, float *out, double *loss);
     void *context;
 };
+
+/* The NNPLUG_PLUGIN_ABI_VERSION of the nnplug_plugin.h this nnplug was built with. */
+int nnp_plugin_abi_version(void);
 
 /* Floats of workspace nnp_plan_run needs for this plan, batch size and thread count
  * (-1 if the plan is invalid). */

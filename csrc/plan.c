@@ -20,6 +20,18 @@
 
 #include "nnplug_kernels.h"
 #include "nnplug_plan.h"
+#include "nnplug_plugin.h"
+
+/* The plan calls plugin kernels through the types nnplug_plugin.h promises them. */
+_Static_assert(__builtin_types_compatible_p(
+                   nnplug_elementwise_forward_fn,
+                   __typeof__(((struct nnp_extern_elementwise *)NULL)->forward))
+                   && __builtin_types_compatible_p(
+                       nnplug_elementwise_backward_fn,
+                       __typeof__(((struct nnp_extern_elementwise *)NULL)->backward)),
+               "struct nnp_extern_elementwise differs from nnplug_plugin.h");
+
+int nnp_plugin_abi_version(void) { return NNPLUG_PLUGIN_ABI_VERSION; }
 
 /* Slices thinner than this cost more in synchronisation than they save. */
 #define MIN_ROWS_PER_THREAD 16
@@ -35,8 +47,17 @@ static ptrdiff_t aligned(ptrdiff_t floats) { return (floats + ALIGN_FLOATS - 1) 
 static int elementwise(int kind)
 {
     return kind == NNP_STEP_TANH || kind == NNP_STEP_SIGMOID || kind == NNP_STEP_RELU
-           || kind == NNP_STEP_SOFTMAX || kind == NNP_STEP_DROPOUT;
+           || kind == NNP_STEP_SOFTMAX || kind == NNP_STEP_DROPOUT
+           || kind == NNP_STEP_EXTERN_ELEMENTWISE;
 }
+
+static int check_extern(const struct nnp_step *s)
+{
+    return s->ext != NULL && s->ext->forward != NULL && s->ext->backward != NULL;
+}
+
+/* A plugin kernel's own status says nothing in nnplug's terms: any failure is one code. */
+static int extern_status(int status) { return status == 0 ? NNP_OK : NNP_PLAN_EXTERN; }
 
 static int check_param(const struct nnp_plan *plan, ptrdiff_t index, ptrdiff_t size)
 {
@@ -67,6 +88,9 @@ static int check_plan(const struct nnp_plan *plan)
                 return NNP_PLAN_INVALID;
             break;
         case NNP_STEP_PYTHON: needs_callback = 1; break;
+        case NNP_STEP_EXTERN_ELEMENTWISE:
+            if (!check_extern(s)) return NNP_ERR_NULL;
+            break;
         case NNP_STEP_TANH: case NNP_STEP_SIGMOID: case NNP_STEP_RELU: case NNP_STEP_SOFTMAX: break;
         default: return NNP_PLAN_INVALID;
         }
@@ -231,6 +255,8 @@ static int forward_kernel(struct run *run, int me, const struct nnp_step *s, ptr
     case NNP_STEP_DROPOUT:
         return nnp_dropout_forward(size, x, run->mask[k] + lo * s->n_out, y, s->key, *s->counter,
                                    lo * s->n_out, s->threshold, s->scale);
+    case NNP_STEP_EXTERN_ELEMENTWISE:
+        return extern_status(s->ext->forward(size, x, y, s->ext->params));
     default: return NNP_PLAN_INVALID;
     }
 }
@@ -261,6 +287,8 @@ static int backward_kernel(struct run *run, int me, const struct nnp_step *s, pt
     case NNP_STEP_SOFTMAX:
         return nnp_softmax_backward(rows, s->n_out, y, s->n_out, g, s->n_out, dx, s->n_in);
     case NNP_STEP_DROPOUT: return nnp_dropout_backward(size, run->mask[k] + lo * s->n_out, g, dx);
+    case NNP_STEP_EXTERN_ELEMENTWISE:
+        return extern_status(s->ext->backward(size, in + lo * s->n_in, y, g, dx, s->ext->params));
     default: return NNP_PLAN_INVALID;
     }
 }

@@ -14,6 +14,7 @@ import numpy as np
 
 from nnplug._c._checks import ensure, require_float32
 from nnplug._c.dropout import threshold_and_scale
+from nnplug._c.plugin_kernels import extern_elementwise
 from nnplug._native import ffi, lib
 from nnplug.arrays import aligned_zeros
 from nnplug.backends.plan import (
@@ -35,6 +36,7 @@ _STEPS = {
     "relu": lib.NNP_STEP_RELU,
     "softmax": lib.NNP_STEP_SOFTMAX,
     "dropout": lib.NNP_STEP_DROPOUT,
+    "extern_elementwise": lib.NNP_STEP_EXTERN_ELEMENTWISE,
 }
 _LOSSES = {"cross_entropy": lib.NNP_LOSS_CROSS_ENTROPY, "mse": lib.NNP_LOSS_MSE}
 # Each rule's hyperparameters in the order of nnp_rule's a and b, and its state buffers.
@@ -153,6 +155,8 @@ class CPlanRunner:
                     item.param = index[id(weights)]
                 elif step.kernel == "dropout":
                     self._dropout(item, step, number)
+                elif step.kernel == "extern_elementwise":
+                    item.ext = self._extern(step, number)
             item.n_out = width
         return steps
 
@@ -179,6 +183,13 @@ class CPlanRunner:
         pointer = ffi.from_buffer("unsigned long long[]", counter, require_writable=True)
         self._keep.append(pointer)
         item.counter = pointer
+
+    def _extern(self, step: KernelStep, number: int) -> object:
+        if step.extern is None:
+            raise ValueError(f"plan step {number} (extern_elementwise): no kernels given")
+        kernels = extern_elementwise(step.extern)
+        self._keep.append(kernels)
+        return kernels
 
     @staticmethod
     def _c_loss(plan: TrainingPlan) -> int:
@@ -271,6 +282,12 @@ class CPlanRunner:
             raise error
         if status == lib.NNP_PLAN_NONFINITE:
             return PlanOutcome(loss_sum[0], done, stopped_loss[0])
+        if status == lib.NNP_PLAN_EXTERN:
+            names = sorted({s.extern.name for s in plan.steps if getattr(s, "extern", None)})
+            raise RuntimeError(
+                f"nnp_plan_run: a plugin's C kernel ({', '.join(names)}) returned an error "
+                f"status; training stopped after {done} batch(es)"
+            )
         ensure(status, "nnp_plan_run", _PLAN_ERRORS)
         return PlanOutcome(loss_sum[0], done, None)
 

@@ -16,8 +16,30 @@ from typing import Literal
 
 import numpy as np
 
-StepKernel = Literal["linear", "tanh", "sigmoid", "relu", "softmax", "dropout"]
-STEP_KERNELS: tuple[StepKernel, ...] = ("linear", "tanh", "sigmoid", "relu", "softmax", "dropout")
+StepKernel = Literal[
+    "linear", "tanh", "sigmoid", "relu", "softmax", "dropout", "extern_elementwise"
+]
+STEP_KERNELS: tuple[StepKernel, ...] = (
+    "linear",
+    "tanh",
+    "sigmoid",
+    "relu",
+    "softmax",
+    "dropout",
+    "extern_elementwise",
+)
+
+
+@dataclass(frozen=True)
+class ExternKernels:
+    """A plugin layer's element-wise C kernels, already checked (nnplug.plugin_kernels):
+    the addresses of its ``forward`` and ``backward`` (signatures of nnplug_plugin.h), its
+    scalar ``params``, and ``name``, which says whose kernels they are in errors."""
+
+    name: str
+    forward: int
+    backward: int
+    params: tuple[float, ...] = ()
 LossKernel = Literal["cross_entropy", "mse"]
 UpdateRule = Literal["sgd", "adam", "rmsprop"]
 
@@ -31,6 +53,7 @@ class KernelStep:
     (``tanh``, ``sigmoid``, ``relu``, ``softmax``, ``dropout``) keep the width they are
     given and leave ``inputs``/``outputs`` as None. ``dropout`` takes ``numbers["rate"]``,
     ``numbers["key"]`` and ``arrays["counter"]`` (one uint64, advanced once per batch).
+    ``extern_elementwise`` keeps the width too and runs a plugin's C kernels, ``extern``.
     """
 
     kernel: StepKernel
@@ -38,6 +61,7 @@ class KernelStep:
     numbers: Mapping[str, float] = field(default_factory=dict)
     inputs: int | None = None
     outputs: int | None = None
+    extern: ExternKernels | None = None
 
 
 @dataclass(frozen=True)
