@@ -187,8 +187,8 @@ class CPlanRunner:
     def _extern(self, step: KernelStep, number: int) -> object:
         if step.extern is None:
             raise ValueError(f"plan step {number} (extern_elementwise): no kernels given")
-        kernels = extern_elementwise(step.extern)
-        self._keep.append(kernels)
+        kernels, params = extern_elementwise(step.extern)
+        self._keep.extend((kernels, params))
         return kernels
 
     @staticmethod
