@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from nnplug import registry
 from nnplug.backends.plan import ExternKernels
 from nnplug.plugins import PluginWarning
 
@@ -35,6 +36,7 @@ __all__ = [
     "extern_kernels",
     "get_include",
     "kernels_for",
+    "registration_problem",
 ]
 
 # float32 tolerances between a plugin's C kernels and its NumPy definition.
@@ -79,8 +81,6 @@ def _declared(cls: type) -> ElementwiseKernels | None:
 
 def _owner(cls: type) -> str:
     """The layer's registered name and the plugin that provides it, for messages."""
-    from nnplug import registry
-
     name = registry.layers.name_of(cls)
     if name is None:
         return f"layer {cls.__module__}.{cls.__qualname__}"
@@ -92,35 +92,55 @@ _probed: dict[tuple[type, tuple[float, ...]], ExternKernels | str] = {}
 _warned: set[type] = set()
 
 
-def abi_problem(cls: type) -> str | None:
+def abi_problem(cls: type, owner: str | None = None) -> str | None:
     """Why the C kernels ``cls`` declares cannot be used at all (None: they can), checked
-    once per class: the declaration, the native extension, the pointers and the ABI version."""
+    once per class: the declaration, the native extension, the pointers and the ABI version.
+    ``owner`` names the layer and its plugin in the message (default: looked up)."""
     if cls not in _abi_problems:
-        _abi_problems[cls] = _check_abi(cls)
+        _abi_problems[cls] = _check_abi(cls, owner or _owner(cls))
     return _abi_problems[cls]
 
 
-def _check_abi(cls: type) -> str | None:
+def registration_problem(cls: type, name: str, plugin: str) -> str | None:
+    """What the registry reports, once, when layer ``name`` of ``plugin`` registers: why its
+    declared C kernels are refused, or None (none declared, no C extension, or they pass).
+    A problem reported here is not warned about again at first use."""
+    if _declared(cls) is None:
+        return None
+    try:
+        import nnplug._c.plugin_kernels  # noqa: F401
+    except ImportError:  # no plan runs C kernels then; nothing to refuse
+        return None
+    problem = abi_problem(cls, f"layer {name!r} of {plugin}")
+    if problem is not None:
+        _warned.add(cls)
+    return problem
+
+
+registry.checks("layers", registration_problem)
+
+
+def _check_abi(cls: type, owner: str) -> str | None:
     declared = _declared(cls)
     if not isinstance(declared, ElementwiseKernels):
         return (
-            f"the C kernels of {_owner(cls)} are refused: c_kernels must be an "
+            f"the C kernels of {owner} are refused: c_kernels must be an "
             f"nnplug.plugin_kernels.ElementwiseKernels, got {declared!r}"
         )
     try:
         from nnplug._c import plugin_kernels as c_kernels
     except ImportError:
-        return f"the C kernels of {_owner(cls)} are unused: nnplug's C extension is not built"
+        return f"the C kernels of {owner} are unused: nnplug's C extension is not built"
     try:
         version_address = c_kernels.address_of(declared.abi_version, "abi_version")
         c_kernels.address_of(declared.forward, declared.forward_name)
         c_kernels.address_of(declared.backward, declared.backward_name)
     except ValueError as error:
-        return f"the C kernels of {_owner(cls)} are refused: {error}"
+        return f"the C kernels of {owner} are refused: {error}"
     theirs, ours = c_kernels.reported_abi_version(version_address), c_kernels.abi_version()
     if theirs != ours:
         return (
-            f"the C kernels of {_owner(cls)} are refused: they were built against "
+            f"the C kernels of {owner} are refused: they were built against "
             f"nnplug_plugin.h ABI version {theirs}, but this nnplug has ABI version {ours}; "
             "rebuild (reinstall) the plugin against this nnplug. Its NumPy path is used."
         )
