@@ -9,8 +9,8 @@ Importing nnplug loads no plugins and touches no files; plugins load on first us
 from nnplug import errors, losses, modules, optimizers, registry, trainer
 from nnplug.backends import current_backend, get_backend, set_backend, use_backend
 from nnplug.hookspecs import hookimpl
-from nnplug.plugin_kernels import get_include
 from nnplug.onnx_export import export_onnx
+from nnplug.plugin_kernels import get_include
 from nnplug.plugins import register_plugin, unregister_plugin
 from nnplug.rng import seed
 from nnplug.serialization import load, save

@@ -193,9 +193,13 @@ def kernels_for(layer: Module) -> ExternKernels | None:
             key = (cls, kernels.params)
             if key not in _probed:
                 mismatch = compare_kernels(layer, kernels, [PROBE_SHAPE])
-                _probed[key] = kernels if mismatch is None else (
-                    f"the C kernels of {_owner(cls)} are refused: {mismatch}. "
-                    "Its NumPy path is used."
+                _probed[key] = (
+                    kernels
+                    if mismatch is None
+                    else (
+                        f"the C kernels of {_owner(cls)} are refused: {mismatch}. "
+                        "Its NumPy path is used."
+                    )
                 )
             result = _probed[key]
             if isinstance(result, ExternKernels):
