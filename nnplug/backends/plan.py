@@ -40,6 +40,8 @@ class ExternKernels:
     forward: int
     backward: int
     params: tuple[float, ...] = ()
+
+
 LossKernel = Literal["cross_entropy", "mse"]
 UpdateRule = Literal["sgd", "adam", "rmsprop"]
 
