@@ -328,8 +328,9 @@ def test_the_plan_refuses_an_extern_step_without_kernels():
 
 
 def test_c_refuses_a_plan_whose_extern_step_has_null_kernels(register):
-    from nnplug._c.plan import CPlanRunner
     from nnplug._native import ffi
+
+    from nnplug._c.plan import CPlanRunner
 
     cls = register("square")
     net = model(cls())
