@@ -175,40 +175,40 @@ def kernels_for(layer: Module) -> ExternKernels | None:
     cls = type(layer)
     if _declared(cls) is None:
         return None
-    problem = abi_problem(cls)
-    if problem is None and layer.parameters():
-        problem = (
+    result = abi_problem(cls) or _probe(layer)
+    if not isinstance(result, str):
+        return result
+    if cls not in _warned:
+        _warned.add(cls)
+        warnings.warn(result, PluginWarning, stacklevel=2)
+    return None
+
+
+def _probe(layer: Module) -> ExternKernels | str | None:
+    """The layer's kernels once the probe passed for its params, or why they are refused
+    (None: no C path for this instance)."""
+    cls = type(layer)
+    try:
+        kernels = extern_kernels(layer)
+    except (ValueError, TypeError) as error:
+        return f"the C kernels of {_owner(cls)} are refused: {error}"
+    if kernels is None:
+        return None
+    if layer.parameters():
+        return (
             f"the C kernels of {_owner(cls)} are refused for {layer!r}: element-wise "
             "kernels cannot compute parameter gradients; return None from kernel_params() "
             "when the layer has parameters"
         )
-    if problem is None:
-        try:
-            kernels = extern_kernels(layer)
-        except (ValueError, TypeError) as error:
-            problem = f"the C kernels of {_owner(cls)} are refused: {error}"
-        else:
-            if kernels is None:
-                return None
-            key = (cls, kernels.params)
-            if key not in _probed:
-                mismatch = compare_kernels(layer, kernels, [PROBE_SHAPE])
-                _probed[key] = (
-                    kernels
-                    if mismatch is None
-                    else (
-                        f"the C kernels of {_owner(cls)} are refused: {mismatch}. "
-                        "Its NumPy path is used."
-                    )
-                )
-            result = _probed[key]
-            if isinstance(result, ExternKernels):
-                return result
-            problem = result
-    if cls not in _warned:
-        _warned.add(cls)
-        warnings.warn(problem, PluginWarning, stacklevel=2)
-    return None
+    key = (cls, kernels.params)
+    if key not in _probed:
+        mismatch = compare_kernels(layer, kernels, [PROBE_SHAPE])
+        _probed[key] = (
+            kernels
+            if mismatch is None
+            else f"the C kernels of {_owner(cls)} are refused: {mismatch}. Its NumPy path is used."
+        )
+    return _probed[key]
 
 
 def compare_kernels(

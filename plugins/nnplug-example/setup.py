@@ -2,8 +2,10 @@
 
 The C kernels are optional: when they cannot be compiled (no compiler, no nnplug header)
 the plugin installs without them, prints one warning, and Swish runs its NumPy definition.
+NNPLUG_REQUIRE_NATIVE=1, as for nnplug itself, makes a failed build fail the install (CI).
 """
 
+import os
 import sys
 
 from setuptools import setup
@@ -18,6 +20,9 @@ class OptionalBuildExt(build_ext):
         try:
             super().build_extension(ext)
         except (CCompilerError, ExecError, PlatformError) as error:
+            required = os.environ.get("NNPLUG_REQUIRE_NATIVE", "").strip().lower()
+            if required not in ("", "0", "false", "no"):
+                raise
             ext.optional = True  # lets an in-place (editable) build skip the missing file
             print(
                 f"WARNING: nnplug-swish's C kernels ({ext.name}) could not be built ({error}). "
