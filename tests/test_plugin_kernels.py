@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import copy
 import importlib.util
+import os
 import re
+import shlex
 import sys
 import warnings
 from pathlib import Path
@@ -27,6 +29,9 @@ from nnplug.testing import check_plugin
 pytestmark = pytest.mark.skipif(
     "c" not in nnplug.registry.backends, reason="the C extension is not built"
 )
+
+CFLAGS = os.environ.get("NNPLUG_CFLAGS", "")
+LDFLAGS = os.environ.get("NNPLUG_LDFLAGS", "")
 
 # y = a x^2, in several variants: right, with a wrong backward, built against another ABI
 # version, failing on large sizes, and counting its calls.
@@ -106,7 +111,9 @@ def compiled(tmp_path_factory):
         "nnplug_test_square_kernels",
         SOURCE,
         include_dirs=[nnplug.get_include()],
-        extra_compile_args=["-Wall", "-Wextra", "-Werror"],
+        # The sanitizer job's flags, when it runs these tests.
+        extra_compile_args=["-Wall", "-Wextra", "-Werror", *shlex.split(CFLAGS)],
+        extra_link_args=shlex.split(LDFLAGS),
     )
     directory = tmp_path_factory.mktemp("kernels")
     path = builder.compile(tmpdir=str(directory))
