@@ -36,14 +36,16 @@ __all__ = [
     "extern_kernels",
     "get_include",
     "kernels_for",
+    "probe",
     "registration_problem",
 ]
 
 # float32 tolerances between a plugin's C kernels and its NumPy definition.
 RTOL = 1e-4
 ATOL = 1e-5
-# The probe before first use: one row of an odd number of elements.
+
 PROBE_SHAPE = (1, 7)
+"""The inputs of the probe before first use: one row of an odd number of elements."""
 
 
 def get_include() -> str:
@@ -175,7 +177,7 @@ def kernels_for(layer: Module) -> ExternKernels | None:
     cls = type(layer)
     if _declared(cls) is None:
         return None
-    result = abi_problem(cls) or _probe(layer)
+    result = abi_problem(cls) or probe(layer)
     if not isinstance(result, str):
         return result
     if cls not in _warned:
@@ -184,9 +186,9 @@ def kernels_for(layer: Module) -> ExternKernels | None:
     return None
 
 
-def _probe(layer: Module) -> ExternKernels | str | None:
-    """The layer's kernels once the probe passed for its params, or why they are refused
-    (None: no C path for this instance)."""
+def probe(layer: Module) -> ExternKernels | str | None:
+    """The layer's kernels once the probe before first use passed for its params (cached per
+    class and params), or why they are refused (None: no C path for this instance)."""
     cls = type(layer)
     try:
         kernels = extern_kernels(layer)
@@ -262,5 +264,5 @@ def _disagreement(got: np.ndarray, expected: np.ndarray, what: str) -> str | Non
     index = np.unravel_index(int(np.argmax(bad)), got.shape)
     return (
         f"{what} at {bad.sum()} of {got.size} elements (first at index {tuple(map(int, index))}"
-        f": {got[index]!r} instead of {expected[index]!r})"
+        f": {float(got[index]):.8g} instead of {float(expected[index]):.8g})"
     )

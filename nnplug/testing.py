@@ -466,6 +466,9 @@ def _layer_c_kernels_planned(module: Module) -> str:
     kernels = _checked_kernels(module)
     if "c" not in registry.backends or REFERENCE_BACKEND not in registry.backends:
         _skip("needs the c and numpy backends")
+    refusal = plugin_kernels.probe(module)
+    if isinstance(refusal, str):
+        _fail(f"the plan would not run them: {refusal}")
     rng = np.random.default_rng(3)
     x = rng.standard_normal((37, 6)).astype(np.float32)
     y = rng.standard_normal((37, 3)).astype(np.float32)
