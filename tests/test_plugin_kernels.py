@@ -373,12 +373,15 @@ def test_nnplug_check_passes_right_kernels(register, capsys):
 
 
 def test_nnplug_check_fails_a_wrong_backward_naming_the_kernel(register, capsys):
-    with pytest.warns(PluginWarning):  # the refusal at first use, as the plan would see
-        cls = register("wrong")
-        report = check_plugin(cls.plugin)
-    failures = [str(f) for f in report.failures]
-    assert any("wrong_backward" in f and "shape" in f for f in failures), failures
-    assert not any("wrong_forward disagrees" in f for f in failures)
+    cls = register("wrong")
+    report = check_plugin(cls.plugin)
+    failures = {f.check: str(f) for f in report.failures}
+    assert set(failures) == {"C kernels", "C kernels in a training plan"}
+    assert re.search(
+        r"C kernel wrong_backward disagrees .* on inputs of shape", failures["C kernels"]
+    )
+    assert "the plan would not run them" in failures["C kernels in a training plan"]
+    assert "wrong_forward disagrees" not in " ".join(failures.values())
     assert cli.main(["check", cls.plugin]) == 1
     assert "wrong_backward" in capsys.readouterr().out
 
