@@ -11,6 +11,8 @@ import importlib.util
 import os
 import re
 import shlex
+import shutil
+import subprocess
 import sys
 import warnings
 from pathlib import Path
@@ -404,14 +406,36 @@ def test_nnplug_plugins_marks_layers_with_c_kernels(register, capsys):
     assert rows["linear"][-1] == "-"
 
 
-def test_the_example_plugin_header_is_found_outside_nnplug(monkeypatch):
-    """The example plugin's build finds the header through $NNPLUG_INCLUDE first."""
-    root = Path(__file__).resolve().parents[1] / "plugins" / "nnplug-example"
-    monkeypatch.syspath_prepend(str(root))
+EXAMPLE = Path(__file__).resolve().parents[1] / "plugins" / "nnplug-example"
+
+
+def example_build_module(monkeypatch):
+    """The example plugin's build_ffi.py, imported from its directory."""
+    monkeypatch.syspath_prepend(str(EXAMPLE))
     sys.modules.pop("build_ffi", None)
     try:
-        import build_ffi as example_build
+        import build_ffi
     finally:
         sys.modules.pop("build_ffi", None)
+    return build_ffi
+
+
+@pytest.mark.skipif(shutil.which("gcc") is None, reason="needs gcc")
+def test_the_example_plugin_kernels_compile_without_warnings(tmp_path, monkeypatch):
+    """csrc/swish.c under -Wall -Wextra -Werror with the example build's own flags."""
+    example_build = example_build_module(monkeypatch)
+    result = subprocess.run(
+        ["gcc", *example_build._UNIX_ARGS, "-Werror", "-fPIC", "-I", nnplug.get_include()]
+        + ["-c", str(EXAMPLE / "csrc" / "swish.c"), "-o", str(tmp_path / "swish.o")],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "LC_ALL": "C"},
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_the_example_plugin_header_is_found_outside_nnplug(monkeypatch):
+    """The example plugin's build finds the header through $NNPLUG_INCLUDE first."""
+    example_build = example_build_module(monkeypatch)
     assert example_build.nnplug_include({"NNPLUG_INCLUDE": "/somewhere"}) == "/somewhere"
     assert example_build.nnplug_include({}) == nnplug.get_include()
