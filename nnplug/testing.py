@@ -441,7 +441,7 @@ def _checked_kernels(module: Module) -> ExternKernels:
         _fail(problem)
     kernels = plugin_kernels.extern_kernels(module)
     if kernels is None:
-        _skip("no C kernels for these arguments (kernel_params() returned None)")
+        raise _Skip("no C kernels for these arguments (kernel_params() returned None)")
     if module.parameters():
         _fail(
             "C kernels are declared for a layer with parameters, whose gradients they "

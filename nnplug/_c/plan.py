@@ -283,7 +283,9 @@ class CPlanRunner:
         if status == lib.NNP_PLAN_NONFINITE:
             return PlanOutcome(loss_sum[0], done, stopped_loss[0])
         if status == lib.NNP_PLAN_EXTERN:
-            names = sorted({s.extern.name for s in plan.steps if getattr(s, "extern", None)})
+            names = sorted(
+                {s.extern.name for s in plan.steps if isinstance(s, KernelStep) and s.extern}
+            )
             raise RuntimeError(
                 f"nnp_plan_run: a plugin's C kernel ({', '.join(names)}) returned an error "
                 f"status; training stopped after {done} batch(es)"
