@@ -37,6 +37,10 @@ ENV_NO_VECTOR_EXT = "NNPLUG_NO_VECTOR_EXT"
 
 MODULE_NAME = "nnplug._native"
 INCLUDE_DIR = "csrc"
+# The plugin ABI (installed with nnplug for plugins to compile against); csrc/plan.c checks
+# its own kernel types against it.
+PLUGIN_INCLUDE_DIR = "nnplug/include"
+PLUGIN_HEADER = "nnplug/include/nnplug_plugin.h"
 # The public headers, in this order, are both the cdef and the C preamble.
 PUBLIC_HEADERS = ["csrc/nnplug_kernels.h", "csrc/nnplug_plan.h", "csrc/nnplug_conv.h"]
 SOURCES = [
@@ -137,8 +141,8 @@ def _make_ffibuilder(root: Path | None = None) -> cffi.FFI:
         MODULE_NAME,
         _preamble(PUBLIC_HEADERS),
         sources=[path(name) for name in SOURCES],
-        include_dirs=[path(INCLUDE_DIR)],
-        depends=[path(name) for name in (*PUBLIC_HEADERS, *PRIVATE_HEADERS)],
+        include_dirs=[path(INCLUDE_DIR), path(PLUGIN_INCLUDE_DIR)],
+        depends=[path(name) for name in (*PUBLIC_HEADERS, *PRIVATE_HEADERS, PLUGIN_HEADER)],
         extra_compile_args=_compile_args(sys.platform, os.environ),
         extra_link_args=_link_args(sys.platform, os.environ),
     )

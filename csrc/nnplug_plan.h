@@ -25,7 +25,17 @@ enum nnp_step_kind {
     NNP_STEP_DROPOUT = 6, /* inverted dropout (nnp_dropout_forward); *counter advances per batch */
     NNP_STEP_PYTHON = 7,  /* a part without kernels: the callback runs it */
     NNP_STEP_CONV2D = 8,  /* nnp_conv2d_*: weights are parameter `param`, bias `param` + 1 */
-    NNP_STEP_MAXPOOL2D = 9 /* nnp_maxpool2d_* */
+    NNP_STEP_MAXPOOL2D = 9, /* nnp_maxpool2d_* */
+    NNP_STEP_EXTERN_ELEMENTWISE = 16 /* a plugin's element-wise kernels (`ext`) */
+};
+
+/* A plugin layer's element-wise C kernels, with the signatures of nnplug_plugin.h (ABI 1):
+ * forward(size, x, y, params) and backward(size, x, y, dy, dx, params), 0 on success. */
+struct nnp_extern_elementwise {
+    int (*forward)(ptrdiff_t size, const float *x, float *y, const double *params);
+    int (*backward)(ptrdiff_t size, const float *x, const float *y, const float *dy, float *dx,
+                    const double *params);
+    const double *params; /* the layer's scalar hyperparameters; may be NULL */
 };
 
 enum nnp_plan_loss {
@@ -57,7 +67,8 @@ enum nnp_plan_status {
     NNP_PLAN_INVALID = 41,   /* the plan's steps, parameters or rule do not fit together */
     NNP_PLAN_ORDER = 42,     /* an index in `order` is outside [0, rows) */
     NNP_PLAN_WORKSPACE = 43, /* `work` is smaller than nnp_plan_workspace_floats says */
-    NNP_PLAN_CALLBACK = 44   /* the callback reported an error; the run stopped there */
+    NNP_PLAN_CALLBACK = 44,  /* the callback reported an error; the run stopped there */
+    NNP_PLAN_EXTERN = 45     /* a plugin's kernel returned nonzero; the run stopped there */
 };
 
 struct nnp_step {
@@ -75,6 +86,7 @@ struct nnp_step {
      * (MAXPOOL2D: 0) as (rows, columns); n_in and n_out must be the images' sizes. */
     ptrdiff_t channels, height, width, out_channels;
     ptrdiff_t kernel[2], stride[2], padding[2];
+    const struct nnp_extern_elementwise *ext; /* EXTERN_ELEMENTWISE: the plugin's kernels */
 };
 
 struct nnp_param {
@@ -107,6 +119,9 @@ struct nnp_plan {
                     const float *a, const float *b, float *out, double *loss);
     void *context;
 };
+
+/* The NNPLUG_PLUGIN_ABI_VERSION of the nnplug_plugin.h this nnplug was built with. */
+int nnp_plugin_abi_version(void);
 
 /* Floats of workspace nnp_plan_run needs for this plan, batch size and thread count
  * (-1 if the plan is invalid). */

@@ -21,6 +21,18 @@
 #include "nnplug_conv.h"
 #include "nnplug_kernels.h"
 #include "nnplug_plan.h"
+#include "nnplug_plugin.h"
+
+/* The plan calls plugin kernels through the types nnplug_plugin.h promises them. */
+_Static_assert(__builtin_types_compatible_p(
+                   nnplug_elementwise_forward_fn,
+                   __typeof__(((struct nnp_extern_elementwise *)NULL)->forward))
+                   && __builtin_types_compatible_p(
+                       nnplug_elementwise_backward_fn,
+                       __typeof__(((struct nnp_extern_elementwise *)NULL)->backward)),
+               "struct nnp_extern_elementwise differs from nnplug_plugin.h");
+
+int nnp_plugin_abi_version(void) { return NNPLUG_PLUGIN_ABI_VERSION; }
 
 /* Slices thinner than this cost more in synchronisation than they save. */
 #define MIN_ROWS_PER_THREAD 16
@@ -36,8 +48,17 @@ static ptrdiff_t aligned(ptrdiff_t floats) { return (floats + ALIGN_FLOATS - 1) 
 static int elementwise(int kind)
 {
     return kind == NNP_STEP_TANH || kind == NNP_STEP_SIGMOID || kind == NNP_STEP_RELU
-           || kind == NNP_STEP_SOFTMAX || kind == NNP_STEP_DROPOUT;
+           || kind == NNP_STEP_SOFTMAX || kind == NNP_STEP_DROPOUT
+           || kind == NNP_STEP_EXTERN_ELEMENTWISE;
 }
+
+static int check_extern(const struct nnp_step *s)
+{
+    return s->ext != NULL && s->ext->forward != NULL && s->ext->backward != NULL;
+}
+
+/* A plugin kernel's own status says nothing in nnplug's terms: any failure is one code. */
+static int extern_status(int status) { return status == 0 ? NNP_OK : NNP_PLAN_EXTERN; }
 
 static int check_param(const struct nnp_plan *plan, ptrdiff_t index, ptrdiff_t size)
 {
@@ -97,6 +118,9 @@ static int check_plan(const struct nnp_plan *plan)
             if (!check_image_step(s, 1)) return NNP_PLAN_INVALID;
             break;
         case NNP_STEP_PYTHON: needs_callback = 1; break;
+        case NNP_STEP_EXTERN_ELEMENTWISE:
+            if (!check_extern(s)) return NNP_ERR_NULL;
+            break;
         case NNP_STEP_TANH: case NNP_STEP_SIGMOID: case NNP_STEP_RELU: case NNP_STEP_SOFTMAX: break;
         default: return NNP_PLAN_INVALID;
         }
@@ -270,6 +294,8 @@ static int forward_kernel(struct run *run, int me, const struct nnp_step *s, ptr
     case NNP_STEP_MAXPOOL2D:
         return nnp_maxpool2d_forward(rows, s->channels, s->height, s->width, s->kernel[0],
                                      s->kernel[1], s->stride[0], s->stride[1], x, y);
+    case NNP_STEP_EXTERN_ELEMENTWISE:
+        return extern_status(s->ext->forward(size, x, y, s->ext->params));
     default: return NNP_PLAN_INVALID;
     }
 }
@@ -316,6 +342,8 @@ static int backward_kernel(struct run *run, int me, const struct nnp_step *s, pt
         return nnp_maxpool2d_backward(rows, s->channels, s->height, s->width, s->kernel[0],
                                       s->kernel[1], s->stride[0], s->stride[1],
                                       in + lo * s->n_in, g, dx);
+    case NNP_STEP_EXTERN_ELEMENTWISE:
+        return extern_status(s->ext->backward(size, in + lo * s->n_in, y, g, dx, s->ext->params));
     default: return NNP_PLAN_INVALID;
     }
 }

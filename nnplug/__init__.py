@@ -10,6 +10,7 @@ from nnplug import errors, losses, modules, optimizers, registry, trainer
 from nnplug.backends import current_backend, get_backend, set_backend, use_backend
 from nnplug.hookspecs import hookimpl
 from nnplug.onnx_export import export_onnx
+from nnplug.plugin_kernels import get_include
 from nnplug.plugins import register_plugin, unregister_plugin
 from nnplug.rng import seed
 from nnplug.serialization import load, save
@@ -24,6 +25,7 @@ __all__ = [
     "errors",
     "export_onnx",
     "get_backend",
+    "get_include",
     "get_num_threads",
     "hookimpl",
     "load",

@@ -79,7 +79,7 @@ def _steps(model: Module, inputs: int) -> list[Step] | None:
                 if resolved is None:
                     return None
                 part, image = resolved
-            elif part.kernel not in ("tanh", "sigmoid", "relu", "dropout"):
+            elif part.kernel not in ("tanh", "sigmoid", "relu", "dropout", "extern_elementwise"):
                 image = None
             if part.inputs is not None and part.inputs != width:
                 return None

@@ -9,7 +9,7 @@ skipped with a warning naming it, and a name claimed twice keeps its first owner
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
 from nnplug import errors, plugins
@@ -53,6 +53,18 @@ def accepts(kind: str, base: type) -> None:
     _BASES[kind] = base
 
 
+_CHECKS: dict[str, list[Callable[[type, str, str], str | None]]] = {}
+
+
+def checks(kind: str, check: Callable[[type, str, str], str | None]) -> None:
+    """Run ``check(cls, name, plugin description)`` on every class of ``kind`` as it
+    registers; a message it returns is reported as a plugin problem (the class is kept)."""
+    if kind not in _KINDS:
+        raise ValueError(f"unknown kind of component {kind!r}; expected one of {sorted(_KINDS)}")
+    if check not in _CHECKS.setdefault(kind, []):
+        _CHECKS[kind].append(check)
+
+
 def _base_classes() -> dict[str, type]:
     missing = sorted(set(_KINDS) - set(_BASES))
     if missing:
@@ -82,15 +94,22 @@ def _collect(host: plugins.PluginHost) -> dict[str, dict[str, Registration]]:
             info = host.info.get(impl.plugin_name) or plugins.PluginInfo(
                 impl.plugin_name, None, None, None
             )
-            for registration in _registrations(host, impl.function, kind, bases[kind_name], info):
+            for registration in _registrations(
+                host, impl.function, kind_name, bases[kind_name], info
+            ):
                 _add(host, entries, registration, kind)
         collected[kind_name] = entries
     return collected
 
 
 def _registrations(
-    host: plugins.PluginHost, hook: object, kind: _Kind, base: type, info: plugins.PluginInfo
+    host: plugins.PluginHost,
+    hook: object,
+    kind_name: str,
+    base: type,
+    info: plugins.PluginInfo,
 ) -> Iterator[Registration]:
+    kind = _KINDS[kind_name]
     where = f"{info.describe()}: {kind.hook}()"
     try:
         result = hook()  # type: ignore[operator]
@@ -114,6 +133,10 @@ def _registrations(
                 f"{base.__module__}.{base.__qualname__}; skipped"
             )
         else:
+            for check in _CHECKS.get(kind_name, ()):
+                problem = check(cls, name, info.describe())
+                if problem is not None:
+                    host.warn(f"{where}: {problem}")
             yield Registration(name, cls, info)
 
 

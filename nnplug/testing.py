@@ -12,7 +12,10 @@ or from the shell with ``nnplug check [PLUGIN ...]``. What is checked:
 - layers: the module contract (shapes, dtypes, gradients aligned with parameters),
   ``backward`` against finite differences in float64, forward/backward parity of every
   installed backend with the ``numpy`` reference in float32, the spec round trip, and
-  ``save``/``load``;
+  ``save``/``load``; for a layer with C kernels (``c_kernels``, nnplug.plugin_kernels),
+  their outputs and gradients against its own ``forward``/``backward`` on the ``numpy``
+  backend (float32 tolerance, empty batches, odd sizes), and training with them inside
+  the C backend's plan against training layer by layer on ``numpy``;
 - losses: ``loss_prime`` against finite differences of ``loss``, backend parity, spec round
   trip;
 - optimizers: steps on a small regression problem decrease its loss, backend parity, spec
@@ -44,7 +47,7 @@ from typing import Any
 
 import numpy as np
 
-from nnplug import gradcheck, plugins, registry
+from nnplug import gradcheck, plugin_kernels, plugins, registry
 from nnplug.backends import (
     ACTIVATION_KINDS,
     Backend,
@@ -52,13 +55,16 @@ from nnplug.backends import (
     get_backend,
     use_backend,
 )
+from nnplug.backends.plan import ExternKernels
 from nnplug.losses import MSE, Loss
 from nnplug.modules.linear import Linear
 from nnplug.modules.module import Module
 from nnplug.modules.sequential import Sequential
-from nnplug.optimizers import Optimizer
+from nnplug.optimizers import SGD, Optimizer
+from nnplug.planner import training_plan
 from nnplug.serialization import load, save
 from nnplug.spec import CHILDREN, build, build_loss, build_optimizer, spec_of
+from nnplug.trainer import train
 
 __all__ = [
     "KERNELS",
@@ -310,6 +316,9 @@ def _check_layer_example(checker: _Checker, spec: dict[str, Any]) -> None:
         _run_parity(
             checker, lambda backend: _layer_parity(module, inputs, backend), suffix=f" ({mode})"
         )
+    if getattr(type(module), "c_kernels", None) is not None:
+        checker.run("C kernels", lambda: _layer_c_kernels(module))
+        checker.run("C kernels in a training plan", lambda: _layer_c_kernels_planned(module))
     module.eval()
     checker.run("spec round trip", lambda: _layer_round_trip(module, inputs))
     checker.run("save/load", lambda: _layer_save_load(module, inputs))
@@ -419,6 +428,66 @@ def _layer_mode_not_saved(module: Module) -> None:
         loaded = load(path)
     if not loaded.training:
         raise _Failed("saved in eval mode, it loads in eval mode: the mode must not be saved")
+
+
+# Shapes the C kernels are compared on: an empty batch, single elements, odd sizes, and
+# sizes past any vector width or unrolling.
+C_KERNEL_SHAPES = ((0, 5), (1, 1), (1, 7), (3, 5), (4, 33), (2, 1001), (1, 4099))
+
+
+def _checked_kernels(module: Module) -> ExternKernels:
+    problem = plugin_kernels.abi_problem(type(module))
+    if problem is not None:
+        _fail(problem)
+    kernels = plugin_kernels.extern_kernels(module)
+    if kernels is None:
+        raise _Skip("no C kernels for these arguments (kernel_params() returned None)")
+    if module.parameters():
+        _fail(
+            "C kernels are declared for a layer with parameters, whose gradients they "
+            "cannot compute; kernel_params() must return None then"
+        )
+    return kernels
+
+
+def _layer_c_kernels(module: Module) -> str:
+    """The plugin's C kernels against the layer's own forward and backward on NumPy."""
+    kernels = _checked_kernels(module)
+    for seed in (0, 1):
+        mismatch = plugin_kernels.compare_kernels(module, kernels, C_KERNEL_SHAPES, seed=seed)
+        if mismatch is not None:
+            _fail(mismatch)
+    return f"{kernels.name} on shapes {', '.join(map(str, C_KERNEL_SHAPES))}"
+
+
+def _layer_c_kernels_planned(module: Module) -> str:
+    """Training with the kernels inside the C backend's plan, against training layer by
+    layer on the reference backend."""
+    kernels = _checked_kernels(module)
+    if "c" not in registry.backends or REFERENCE_BACKEND not in registry.backends:
+        _skip("needs the c and numpy backends")
+    refusal = plugin_kernels.probe(module)
+    if isinstance(refusal, str):
+        _fail(f"the plan would not run them: {refusal}")
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((37, 6)).astype(np.float32)
+    y = rng.standard_normal((37, 3)).astype(np.float32)
+    start = Sequential([Linear(6, 5), copy.deepcopy(module).train(True), Linear(5, 3)])
+    trained = []
+    for backend in ("c", REFERENCE_BACKEND):
+        model = copy.deepcopy(start)
+        with use_backend(backend):
+            if backend == "c":
+                plan = training_plan(model, MSE(), SGD(model, 0.05, momentum=0.9), 6, 3)
+                steps = [] if plan is None else [getattr(s, "kernel", None) for s in plan.steps]
+                if "extern_elementwise" not in steps:
+                    _fail(f"the training plan does not run {kernels.name} (steps: {steps})")
+            optimizer = SGD(model, 0.05, momentum=0.9)
+            train(model, x, y, MSE(), optimizer, 2, batch_size=8, verbose=False)
+        trained.append(model.parameters())
+    names = [f"parameter {i}" for i in range(len(trained[0]))]
+    _compare_all(names, trained[0], trained[1], f"the plan with {kernels.name}")
+    return f"2 epochs of a Linear-layer-Linear model, {kernels.name} in the plan"
 
 
 def _copy_parameters(source: Module, target: Module) -> None:

@@ -75,7 +75,7 @@ def rows(output: str) -> list[list[str]]:
 def test_plugins_lists_every_component_with_its_plugin(capsys):
     assert cli.main(["plugins"]) == 0
     table = rows(capsys.readouterr().out)
-    assert table[0] == ["NAME", "KIND", "PLUGIN", "DISTRIBUTION", "VERSION"]
+    assert table[0] == ["NAME", "KIND", "PLUGIN", "DISTRIBUTION", "VERSION", "C", "KERNELS"]
     assert ["linear", "layer", "nnplug.default_plugins.layers", "nnplug"] in [
         row[:4] for row in table[2:]
     ]
@@ -87,7 +87,7 @@ def test_plugins_shows_a_third_party_distribution_and_version(capsys):
     info = PluginInfo("cubes", "nnplug-cube", "2.0", "nnplug_cube")
     with registered("cubes", info, nnplug_layers={"cube": Cube}):
         assert cli.main(["plugins"]) == 0
-    assert ["cube", "layer", "cubes", "nnplug-cube", "2.0"] in rows(capsys.readouterr().out)
+    assert ["cube", "layer", "cubes", "nnplug-cube", "2.0", "-"] in rows(capsys.readouterr().out)
 
 
 def test_plugins_ends_with_the_plugin_problems(capsys, fresh_host):

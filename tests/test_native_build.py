@@ -116,7 +116,7 @@ def test_c_sources_compile_without_warnings(tmp_path):
     for source in build_ffi.SOURCES:
         result = subprocess.run(
             ["gcc", *args, "-Werror", "-fPIC", "-I", str(CSRC), "-c", str(ROOT / source)]
-            + ["-o", str(tmp_path / "kernel.o")],
+            + ["-I", str(ROOT / build_ffi.PLUGIN_INCLUDE_DIR), "-o", str(tmp_path / "kernel.o")],
             capture_output=True,
             text=True,
             env={**os.environ, "LC_ALL": "C"},

@@ -14,6 +14,7 @@ import numpy as np
 
 from nnplug._c._checks import ensure, require_float32
 from nnplug._c.dropout import threshold_and_scale
+from nnplug._c.plugin_kernels import extern_elementwise
 from nnplug._native import ffi, lib
 from nnplug.arrays import aligned_zeros
 from nnplug.backends.plan import (
@@ -37,6 +38,7 @@ _STEPS = {
     "dropout": lib.NNP_STEP_DROPOUT,
     "conv2d": lib.NNP_STEP_CONV2D,
     "maxpool2d": lib.NNP_STEP_MAXPOOL2D,
+    "extern_elementwise": lib.NNP_STEP_EXTERN_ELEMENTWISE,
 }
 _WITH_PARAMETERS = ("linear", "conv2d")
 _LOSSES = {"cross_entropy": lib.NNP_LOSS_CROSS_ENTROPY, "mse": lib.NNP_LOSS_MSE}
@@ -163,6 +165,8 @@ class CPlanRunner:
                     width = self._image(item, step, number)
                     if step.kernel == "conv2d":
                         item.param = index[id(step.arrays["weights"])]
+                elif step.kernel == "extern_elementwise":
+                    item.ext = self._extern(step, number)
             item.n_out = width
         return steps
 
@@ -254,6 +258,13 @@ class CPlanRunner:
         pointer = ffi.from_buffer("unsigned long long[]", counter, require_writable=True)
         self._keep.append(pointer)
         item.counter = pointer
+
+    def _extern(self, step: KernelStep, number: int) -> object:
+        if step.extern is None:
+            raise ValueError(f"plan step {number} (extern_elementwise): no kernels given")
+        kernels, params = extern_elementwise(step.extern)
+        self._keep.extend((kernels, params))
+        return kernels
 
     @staticmethod
     def _c_loss(plan: TrainingPlan) -> int:
@@ -348,6 +359,14 @@ class CPlanRunner:
             raise MemoryError("a training plan's convolution could not allocate its scratch memory")
         if status == lib.NNP_PLAN_NONFINITE:
             return PlanOutcome(loss_sum[0], done, stopped_loss[0])
+        if status == lib.NNP_PLAN_EXTERN:
+            names = sorted(
+                {s.extern.name for s in plan.steps if isinstance(s, KernelStep) and s.extern}
+            )
+            raise RuntimeError(
+                f"nnp_plan_run: a plugin's C kernel ({', '.join(names)}) returned an error "
+                f"status; training stopped after {done} batch(es)"
+            )
         ensure(status, "nnp_plan_run", _PLAN_ERRORS)
         return PlanOutcome(loss_sum[0], done, None)
 

@@ -27,9 +27,24 @@ StepKernel = Literal[
     "maxpool2d",
     "flatten",
     "reshape",
+    "extern_elementwise",
 ]
 STEP_KERNELS: tuple[StepKernel, ...] = get_args(StepKernel)
 """Every kernel a step may name."""
+
+
+@dataclass(frozen=True)
+class ExternKernels:
+    """A plugin layer's element-wise C kernels, already checked (nnplug.plugin_kernels):
+    the addresses of its ``forward`` and ``backward`` (signatures of nnplug_plugin.h), its
+    scalar ``params``, and ``name``, which says whose kernels they are in errors."""
+
+    name: str
+    forward: int
+    backward: int
+    params: tuple[float, ...] = ()
+
+
 LossKernel = Literal["cross_entropy", "mse"]
 UpdateRule = Literal["sgd", "adam", "rmsprop"]
 
@@ -41,7 +56,8 @@ class KernelStep:
     ``linear``: ``arrays`` holds ``weights``, ``bias`` and their ``weights_grad``,
     ``bias_grad``; ``inputs``/``outputs`` are its feature counts. Element-wise kernels
     (``tanh``, ``sigmoid``, ``relu``, ``softmax``, ``dropout``) keep the width they are
-    given and leave ``inputs``/``outputs`` as None. ``dropout`` takes ``numbers["rate"]``,
+    given and leave ``inputs``/``outputs`` as None; so does ``extern_elementwise``, which runs
+    a plugin's C kernels, ``extern``. ``dropout`` takes ``numbers["rate"]``,
     ``numbers["key"]`` and ``arrays["counter"]`` (one uint64, advanced once per batch).
 
     Image steps see each sample's features as an image ``(channels, height, width)``:
@@ -59,6 +75,7 @@ class KernelStep:
     numbers: Mapping[str, float] = field(default_factory=dict)
     inputs: int | None = None
     outputs: int | None = None
+    extern: ExternKernels | None = None
 
 
 IMAGE_AXES = ("channels", "height", "width")

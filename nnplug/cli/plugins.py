@@ -6,7 +6,7 @@ import argparse
 import warnings
 from collections.abc import Sequence
 
-from nnplug import registry
+from nnplug import plugin_kernels, registry
 from nnplug.plugins import PluginWarning
 
 KINDS = (
@@ -32,17 +32,33 @@ def list_plugins(args: argparse.Namespace) -> int:
         warnings.simplefilter("ignore", PluginWarning)
         problems = registry.problems()
         rows = [
-            (name, kind, info.name, info.distribution or "-", info.version or "-")
+            (
+                name,
+                kind,
+                info.name,
+                info.distribution or "-",
+                info.version or "-",
+                c_kernels(components[name]) if kind == "layer" else "-",
+            )
             for kind, components in KINDS
             for name in components
             for info in [components.provider(name)]
         ]
-    print(format_table(("NAME", "KIND", "PLUGIN", "DISTRIBUTION", "VERSION"), rows))
+    headers = ("NAME", "KIND", "PLUGIN", "DISTRIBUTION", "VERSION", "C KERNELS")
+    print(format_table(headers, rows))
     if problems:
         print(f"\n{len(problems)} plugin problem{'s' if len(problems) > 1 else ''}:")
         for problem in problems:
             print(f"- {problem}")
     return 0
+
+
+def c_kernels(cls: type) -> str:
+    """The C kernels a plugin layer brings (nnplug_plugin.h): "yes", "refused" (the reason
+    is among the plugin problems) or "-" (none)."""
+    if getattr(cls, "c_kernels", None) is None:
+        return "-"
+    return "refused" if plugin_kernels.abi_problem(cls) else "yes"
 
 
 def format_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:

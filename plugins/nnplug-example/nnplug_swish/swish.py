@@ -8,6 +8,14 @@ from typing import Any, ClassVar
 import numpy as np
 
 from nnplug.modules import Module
+from nnplug.plugin_kernels import ElementwiseKernels
+
+try:  # compiled from csrc/swish.c at install time, unless no C compiler was available
+    from nnplug_swish._kernels import ffi, lib
+except ImportError:
+    KERNELS = None
+else:
+    KERNELS = ElementwiseKernels.from_library(ffi, lib, "swish")
 
 
 class Swish(Module):
@@ -15,8 +23,13 @@ class Swish(Module):
 
     ``beta=1`` is SiLU. With ``trainable=True``, ``beta`` is a parameter the optimizer
     learns. ``dtype`` is the dtype of ``beta`` and of the outputs, float32 or float64.
-    The sigmoid runs on nnplug's current backend; the rest is plain NumPy.
+    The sigmoid runs on nnplug's current backend; the rest is plain NumPy. That is the
+    layer's definition; nnplug's training plan runs the C kernels of csrc/swish.c instead,
+    once they match it, for a fixed float32 ``beta``.
     """
+
+    # The C kernels (None if they were not built); kernel_params() gives them beta.
+    c_kernels: ClassVar[ElementwiseKernels | None] = KERNELS
 
     # Spec arguments the conformance kit (`nnplug check`) builds this layer with.
     check_examples: ClassVar[list[dict[str, Any]]] = [
@@ -66,6 +79,13 @@ class Swish(Module):
         if self.trainable:
             self.beta_grad += np.sum(grad * x * x * slope)
         return grad * (gate + self.beta[0] * x * slope)
+
+    def kernel_params(self) -> tuple[float, ...] | None:
+        """``(beta,)`` for the C kernels; None when they do not apply: a learnable beta
+        (element-wise kernels compute no parameter gradients) or float64."""
+        if self.trainable or self.dtype != np.float32:
+            return None
+        return (float(self.beta[0]),)
 
     def _sigmoid(self, z: np.ndarray) -> np.ndarray:
         # Backend kernels take 2-D rows; element-wise, any shape flattens to one row.
