@@ -6,7 +6,8 @@ Trains 784-100-50-10 (tanh, softmax + cross-entropy, SGD momentum 0.9, float32; 
 rate 0.001 at batch 1 as in the article, 0.01 otherwise) for one epoch at batch sizes 1,
 64 and 256 with nnplug's C and NumPy backends and, when installed (``pip install
 ".[bench]"``), PyTorch, scikit-learn and JAX (a jitted step per batch, and the whole epoch
-as one ``lax.scan``, compilation excluded), all in this one process on the same data, and
+as one ``lax.scan``, compilation excluded), each peer in a child process of its own so that
+its thread pools cannot slow the others, all in this one run on the same data, and
 prints training samples per second (best of ``--repeat`` runs) and the ratios. A second
 table trains variants on nnplug's C backend: Adam, RMSprop, Dropout(0.2) after each Tanh,
 and a pure-NumPy plugin-style Swish in place of the first Tanh, on the training plan and
@@ -23,6 +24,8 @@ and OPENBLAS_L2_SIZE unset; this script unsets them for itself (it re-executes o
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
+import multiprocessing
 import os
 import platform
 import sys
@@ -176,13 +179,32 @@ def measure(
             partial(nnplug_seconds, backend), len(x), args.repeat
         )
     if not args.no_peers:
-        for name, seconds in PEERS.items():
-            rates[name] = best_rate(
-                partial(seconds, x, labels, batch_size, learning_rate(batch_size)),
-                len(x),
-                args.repeat,
-            )
+        for name in PEERS:
+            times = peer_seconds(name, x, labels, batch_size, args.repeat)
+            rates[name] = len(x) / min(times) if times else None
     return rates, finals
+
+
+def peer_seconds(
+    name: str, x: np.ndarray, labels: np.ndarray, batch_size: int, repeat: int
+) -> list[float] | None:
+    """The seconds of ``repeat`` epochs of peer ``name``, timed in a child process of its own,
+    so that no peer's thread pools linger in this one (they would slow the next contender)."""
+    context = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(1, mp_context=context) as pool:
+        return pool.submit(_peer_epochs, name, x, labels, batch_size, repeat).result()
+
+
+def _peer_epochs(
+    name: str, x: np.ndarray, labels: np.ndarray, batch_size: int, repeat: int
+) -> list[float] | None:
+    times = []
+    for _ in range(repeat):
+        seconds = PEERS[name](x, labels, batch_size, learning_rate(batch_size))
+        if seconds is None:
+            return None
+        times.append(seconds)
+    return times
 
 
 def main() -> None:

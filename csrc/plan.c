@@ -39,6 +39,8 @@ int nnp_plugin_abi_version(void) { return NNPLUG_PLUGIN_ABI_VERSION; }
 #define MAX_THREADS 64
 /* Each buffer starts on a 64-byte boundary, as the layers' own arrays do. */
 #define ALIGN_FLOATS 16
+/* Floats of a parameter updated at a time: a block of each of its buffers fits in L1. */
+#define UPDATE_BLOCK 2048
 
 static ptrdiff_t min_pd(ptrdiff_t a, ptrdiff_t b) { return a < b ? a : b; }
 static ptrdiff_t aligned(ptrdiff_t floats) { return (floats + ALIGN_FLOATS - 1) / ALIGN_FLOATS * ALIGN_FLOATS; }
@@ -362,6 +364,44 @@ static void python_event(struct run *run, int me, int event, int part, ptrdiff_t
     barrier_wait(&run->barrier);
 }
 
+/* Elements [lo, hi) of parameter i: the threads' gradients summed into its own, the rule
+ * applied and the gradient cleared, one block at a time so that the block stays in cache
+ * from the sum to the clearing. */
+static int update_block(struct run *run, ptrdiff_t i, ptrdiff_t lo, ptrdiff_t hi)
+{
+    const struct nnp_rule *rule = &run->plan->rule;
+    const struct nnp_param *p = &run->plan->param[i];
+    const ptrdiff_t size = hi - lo;
+    float *grad = p->grad + lo;
+    if (p->threaded)
+        for (int k = 1; k < run->threads; k++) {
+            float *copy = gradient_of(run, k, i) + lo;
+            for (ptrdiff_t j = 0; j < size; j++) {
+                grad[j] += copy[j];
+                copy[j] = 0.0f;
+            }
+        }
+    int status;
+    switch (rule->kind) {
+    case NNP_RULE_SGD:
+        status = nnp_sgd_step(size, p->value + lo, grad, p->state0 + lo, rule->learning_rate,
+                              rule->a);
+        break;
+    case NNP_RULE_ADAM:
+        status = nnp_adam_step(size, p->value + lo, grad, p->state0 + lo, p->state1 + lo,
+                               rule->learning_rate, rule->a, rule->b, rule->epsilon,
+                               rule->step + run->batches_done + 1);
+        break;
+    case NNP_RULE_RMSPROP:
+        status = nnp_rmsprop_step(size, p->value + lo, grad, p->state0 + lo, rule->learning_rate,
+                                  rule->a, rule->epsilon);
+        break;
+    default: return NNP_OK; /* NNP_RULE_PYTHON: the callback updates and clears */
+    }
+    for (ptrdiff_t j = 0; j < size; j++) grad[j] = 0.0f;
+    return status;
+}
+
 /* One batch of n samples starting at sample `start`, rows [lo, hi) on this thread.
  * Returns 0 to go on, 1 when the run must stop (all threads return the same). */
 static int batch_step(struct run *run, int me, ptrdiff_t start, ptrdiff_t n, ptrdiff_t lo,
@@ -434,35 +474,10 @@ static int batch_step(struct run *run, int me, ptrdiff_t start, ptrdiff_t n, ptr
      * one, then update (or leave the update to Python) and clear. */
     const struct nnp_rule *rule = &plan->rule;
     for (ptrdiff_t i = 0; i < plan->params; i++) {
-        const struct nnp_param *p = &plan->param[i];
-        const ptrdiff_t a = p->size * me / run->threads, b = p->size * (me + 1) / run->threads;
-        float *grad = p->grad + a;
-        if (p->threaded)
-            for (int k = 1; k < run->threads; k++) {
-                float *copy = gradient_of(run, k, i) + a;
-                for (ptrdiff_t j = 0; j < b - a; j++) {
-                    grad[j] += copy[j];
-                    copy[j] = 0.0f;
-                }
-            }
-        int status = NNP_OK;
-        switch (rule->kind) {
-        case NNP_RULE_SGD:
-            status = nnp_sgd_step(b - a, p->value + a, grad, p->state0 + a, rule->learning_rate, rule->a);
-            break;
-        case NNP_RULE_ADAM:
-            status = nnp_adam_step(b - a, p->value + a, grad, p->state0 + a, p->state1 + a,
-                                   rule->learning_rate, rule->a, rule->b, rule->epsilon,
-                                   rule->step + run->batches_done + 1);
-            break;
-        case NNP_RULE_RMSPROP:
-            status = nnp_rmsprop_step(b - a, p->value + a, grad, p->state0 + a,
-                                      rule->learning_rate, rule->a, rule->epsilon);
-            break;
-        default: continue;
-        }
-        fail(run, status);
-        for (ptrdiff_t j = 0; j < b - a; j++) grad[j] = 0.0f;
+        const ptrdiff_t size = plan->param[i].size;
+        const ptrdiff_t a = size * me / run->threads, b = size * (me + 1) / run->threads;
+        for (ptrdiff_t lo = a; lo < b; lo += UPDATE_BLOCK)
+            fail(run, update_block(run, i, lo, min_pd(lo + UPDATE_BLOCK, b)));
     }
     if (rule->kind == NNP_RULE_PYTHON)
         python_event(run, me, NNP_EVENT_UPDATE, -1, n, NULL, NULL, NULL, NULL);
