@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from nnplug.backends.base import Backend
 from nnplug.backends.plan import (
     IMAGE_AXES,
     IMAGE_KERNELS,
@@ -30,6 +31,7 @@ from nnplug.losses import Loss
 from nnplug.modules.module import Module
 from nnplug.modules.sequential import name_the_plugin
 from nnplug.optimizers import Optimizer
+from nnplug.plugin_kernels import kernels_for
 
 FLOAT32 = np.dtype(np.float32)
 
@@ -87,6 +89,10 @@ def _steps(model: Module, inputs: int) -> list[Step] | None:
             width = part.outputs if part.outputs is not None else width
             continue
         image = None
+        extern = _plugin_kernels(part)
+        if extern is not None:
+            steps.append(extern)
+            continue
         probed = _probe_width(part, width)
         if probed is None:
             return None
@@ -97,6 +103,18 @@ def _steps(model: Module, inputs: int) -> list[Step] | None:
         )
         width = probed
     return steps or None
+
+
+def _plugin_kernels(part: Module) -> KernelStep | None:
+    """The step of a plugin layer's own element-wise C kernels, once they pass nnplug's
+    checks, on a backend that runs plans (the NumPy backend never calls them)."""
+    backend = part.backend
+    if getattr(type(part), "c_kernels", None) is None or (
+        type(backend).plan_runner is Backend.plan_runner
+    ):
+        return None
+    kernels = kernels_for(part)
+    return KernelStep("extern_elementwise", extern=kernels) if kernels else None
 
 
 def _layout(step: KernelStep, width: int) -> Image | None:

@@ -9,7 +9,6 @@ import numpy as np
 from nnplug import registry
 from nnplug.backends import Backend, current_backend
 from nnplug.backends.plan import KernelStep
-from nnplug.plugin_kernels import kernels_for
 
 
 class Module:
@@ -72,13 +71,9 @@ class Module:
         ``backward`` from Python, once per batch, between the kernels of the other parts.
         A container returns its children's steps, with a child that has none in its place.
         A plugin layer that declares C kernels (``c_kernels``, see nnplug.plugin_kernels)
-        gets them as its step here, once they pass nnplug's checks, on backends that run
-        plans; the NumPy backend never calls them.
+        needs nothing here: the planner runs them once they pass nnplug's checks.
         """
-        if getattr(type(self), "c_kernels", None) is None or not _runs_plans(self.backend):
-            return None
-        kernels = kernels_for(self)
-        return [KernelStep("extern_elementwise", extern=kernels)] if kernels else None
+        return None
 
     def _weight_arrays(self) -> dict[str, np.ndarray]:
         """A weights-and-bias layer's arrays as its kernel steps name them."""
@@ -109,10 +104,6 @@ class Module:
 
 
 registry.accepts("layers", Module)
-
-
-def _runs_plans(backend: Backend) -> bool:
-    return type(backend).plan_runner is not Backend.plan_runner
 
 
 def keeps_methods(obj: object, base: type, *names: str) -> bool:
