@@ -268,14 +268,13 @@ static void gather_rows(ptrdiff_t lo, ptrdiff_t hi, ptrdiff_t width, const float
     }
 }
 
-static int forward_kernel(struct run *run, int me, const struct nnp_step *s, ptrdiff_t k,
+static int forward_kernel(struct run *run, const struct nnp_step *s, ptrdiff_t k,
                           const float *in, ptrdiff_t lo, ptrdiff_t rows)
 {
     const struct nnp_param *p = run->plan->param;
     const float *x = in + lo * s->n_in;
     float *y = run->out[k] + lo * s->n_out;
     const ptrdiff_t size = rows * s->n_out;
-    (void)me;
     switch (s->kind) {
     case NNP_STEP_LINEAR:
         return nnp_linear_forward(rows, s->n_in, s->n_out, x, s->n_in, p[s->param].value, s->n_in,
@@ -424,7 +423,7 @@ static int batch_step(struct run *run, int me, ptrdiff_t start, ptrdiff_t n, ptr
         if (s->kind == NNP_STEP_PYTHON)
             python_event(run, me, NNP_EVENT_FORWARD, s->part, n, in, NULL, run->out[k], NULL);
         else
-            fail(run, forward_kernel(run, me, s, k, in, lo, rows));
+            fail(run, forward_kernel(run, s, k, in, lo, rows));
     }
 
     const float *y = run->out[steps - 1];

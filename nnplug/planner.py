@@ -26,6 +26,7 @@ from nnplug.backends.plan import (
     Step,
     TrainingPlan,
     Update,
+    output_width,
 )
 from nnplug.losses import Loss
 from nnplug.modules.module import Module
@@ -49,7 +50,7 @@ def training_plan(
     ):
         return None
     steps = _steps(model, inputs)
-    if steps is None or _width(steps, inputs) != outputs:
+    if steps is None or output_width(steps, inputs=inputs) != outputs:
         return None
     plan_loss = _loss(loss, steps)
     update = _update(model, optimizer, parameters)
@@ -152,13 +153,6 @@ def _image_step(
     out = (out_channels, sizes[0], sizes[1])
     resolved = dataclasses.replace(step, numbers=numbers, inputs=width, outputs=int(np.prod(out)))
     return resolved, out
-
-
-def _width(steps: list[Step], inputs: int) -> int:
-    width = inputs
-    for step in steps:
-        width = step.outputs if step.outputs is not None else width
-    return width
 
 
 def _probe_width(part: Module, width: int) -> int | None:

@@ -86,7 +86,8 @@ class CPlanRunner:
     # --- laying the plan out --------------------------------------------------------------
 
     def _parameters(self, plan: TrainingPlan) -> object:
-        threaded = self._kernel_parameters(plan)
+        self._weights_of = self._kernel_parameters(plan)
+        threaded = {i for first in self._weights_of.values() for i in (first, first + 1)}
         params = ffi.new("struct nnp_param[]", max(len(plan.parameters), 1))
         self._keep.append(params)
         states = plan.update.state if not isinstance(plan.update, PythonUpdate) else ()
@@ -107,10 +108,11 @@ class CPlanRunner:
 
     @staticmethod
     def _kernel_parameters(plan: TrainingPlan) -> dict[int, int]:
-        """Indices of the parameters that kernel steps write: weights and bias of each linear
-        and convolution."""
+        """For each step that writes parameters (linear, convolution), the index of its weights
+        among the plan's parameters (its bias is the next)."""
         index = {id(array): i for i, array in enumerate(plan.parameters)}
         used: dict[int, int] = {}
+        taken: set[int] = set()
         for number, step in enumerate(plan.steps):
             if not isinstance(step, KernelStep) or step.kernel not in _WITH_PARAMETERS:
                 continue
@@ -126,17 +128,19 @@ class CPlanRunner:
                     f"plan step {number} ({step.kernel}): its weights, bias and gradients must be "
                     "the model's parameters and gradients, weights then bias"
                 )
-            if weights in used or weights + 1 in used:
+            if any(
+                weights in (first, first + 1) or weights + 1 == first for first in used.values()
+            ):
                 raise ValueError(
                     f"plan step {number} ({step.kernel}) shares parameters with another"
                 )
-            used[weights] = used[weights + 1] = number
+            used[number] = weights
+            taken |= {weights, weights + 1}
         return used
 
     def _c_steps(self, plan: TrainingPlan) -> object:
         steps = ffi.new("struct nnp_step[]", len(plan.steps))
         self._keep.append(steps)
-        index = {id(array): i for i, array in enumerate(plan.parameters)}
         width = plan.inputs
         for number, (item, step) in enumerate(zip(steps, plan.steps, strict=True)):
             item.n_in = width
@@ -158,13 +162,13 @@ class CPlanRunner:
                             f"and weights {weights.shape}"
                         )
                     require_float32(f"plan step {number} bias", step.arrays["bias"], shape=(width,))
-                    item.param = index[id(weights)]
+                    item.param = self._weights_of[number]
                 elif step.kernel == "dropout":
                     self._dropout(item, step, number)
                 elif step.kernel in ("conv2d", "maxpool2d"):
                     width = self._image(item, step, number)
                     if step.kernel == "conv2d":
-                        item.param = index[id(step.arrays["weights"])]
+                        item.param = self._weights_of[number]
                 elif step.kernel == "extern_elementwise":
                     item.ext = self._extern(step, number)
             item.n_out = width

@@ -149,10 +149,11 @@ class TrainingPlan:
     @property
     def outputs(self) -> int:
         """Features of the model's outputs (and of the targets)."""
-        return _width(self.steps, self.inputs)
+        return output_width(self.steps, inputs=self.inputs)
 
 
-def _width(steps: Sequence[Step], inputs: int) -> int:
+def output_width(steps: Sequence[Step], *, inputs: int) -> int:
+    """The features a chain of ``steps`` gives samples of ``inputs`` features."""
     width = inputs
     for step in steps:
         if step.outputs is not None:
