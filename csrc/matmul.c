@@ -6,7 +6,6 @@
  */
 #include <stddef.h>
 #include <stdint.h>
-#include <stdlib.h>
 
 #include "nnplug_kernels.h"
 #include "simd.h"
@@ -92,50 +91,22 @@ static ptrdiff_t vector_len(int level)
 
 /* ---- entry points ---------------------------------------------------------------------- */
 
-/* From this batch size on, the forward pass copies W transposed into a scratch buffer and
- * runs the backward kernels' tile on it, which needs no reductions and so beats the
- * dot-product tile by 30-100% (the more, the shorter the rows); the copy costs about as
- * much as 30 rows of the product on the article's layers. */
-#define FORWARD_TRANSPOSE_MIN_ROWS 32
+/* Which forward kernel suits a product: the backward kernels' tile on panels of W
+ * transposed on the fly needs no reductions, and beats the dot-product tile by up to 2x on
+ * short rows (100 inputs) and 5x on the 25-input patches of a 5x5 convolution, from 32
+ * rows of x on; below that the dot-product tile, which needs no copy, is as fast or faster.
+ * On long rows (512 inputs and more) the dot-product tile's reductions cost little, and it
+ * wins when the panels would pad the outputs to whole vectors by more than 1/16 (784 x 100:
+ * 91-98 against 83-89 GFLOP/s, measured at 128 and 256 rows on AVX-512). */
+#define FORWARD_PACKED_MIN_ROWS 32
+#define FORWARD_DOT_MIN_INPUTS 512
 
-/* y = x W^T + b through W^T; returns 0, having done nothing, if the scratch buffer could not
- * be allocated (the caller then uses the dot-product kernels). */
-static int forward_transposed(int level, ptrdiff_t n, ptrdiff_t in, ptrdiff_t out, const float *x,
-                              ptrdiff_t ldx, const float *w, ptrdiff_t ldw, const float *b,
-                              float *y, ptrdiff_t ldy)
+static int forward_packed(int level, ptrdiff_t n, ptrdiff_t in, ptrdiff_t out)
 {
-    /* Rows of W^T padded to whole vectors and aligned, so that its loads never straddle
-     * two cache lines. */
     const ptrdiff_t per_vector = vector_len(level);
-    const ptrdiff_t ldt = (out + per_vector - 1) / per_vector * per_vector;
-    const size_t alignment = 64;
-    void *block = malloc((size_t)(in * ldt) * sizeof(float) + alignment);
-    if (block == NULL) return 0;
-    float *wt = (float *)((uintptr_t)block + (alignment - (uintptr_t)block % alignment) % alignment);
-    switch (level) {
-#if NNP_X86_LEVELS
-    case 4:
-        transpose_v4(out, in, w, ldw, wt, ldt);
-        linear_forward_transposed_v4(n, in, out, x, ldx, wt, ldt, b, y, ldy);
-        break;
-    case 3:
-        transpose_v3(out, in, w, ldw, wt, ldt);
-        linear_forward_transposed_v3(n, in, out, x, ldx, wt, ldt, b, y, ldy);
-        break;
-#endif
-#if NNP_VECTOR_EXT
-    case 2:
-        transpose_v2(out, in, w, ldw, wt, ldt);
-        linear_forward_transposed_v2(n, in, out, x, ldx, wt, ldt, b, y, ldy);
-        break;
-#endif
-    default:
-        transpose_v1(out, in, w, ldw, wt, ldt);
-        linear_forward_transposed_v1(n, in, out, x, ldx, wt, ldt, b, y, ldy);
-        break;
-    }
-    free(block);
-    return 1;
+    const ptrdiff_t padded = (out + per_vector - 1) / per_vector * per_vector;
+    if (n < FORWARD_PACKED_MIN_ROWS || out < per_vector) return 0;
+    return in < FORWARD_DOT_MIN_INPUTS || 16 * (padded - out) <= padded;
 }
 
 int nnp_linear_forward(ptrdiff_t n, ptrdiff_t in, ptrdiff_t out, const float *x, ptrdiff_t ldx,
@@ -163,9 +134,19 @@ int nnp_linear_forward(ptrdiff_t n, ptrdiff_t in, ptrdiff_t out, const float *x,
         }
         return NNP_OK;
     }
-    if (n >= FORWARD_TRANSPOSE_MIN_ROWS && out >= vector_len(level)
-        && forward_transposed(level, n, in, out, x, ldx, w, ldw, b, y, ldy))
+    if (forward_packed(level, n, in, out)) {
+        switch (level) {
+#if NNP_X86_LEVELS
+        case 4: linear_forward_packed_v4(n, in, out, x, ldx, w, ldw, b, y, ldy); break;
+        case 3: linear_forward_packed_v3(n, in, out, x, ldx, w, ldw, b, y, ldy); break;
+#endif
+#if NNP_VECTOR_EXT
+        case 2: linear_forward_packed_v2(n, in, out, x, ldx, w, ldw, b, y, ldy); break;
+#endif
+        default: linear_forward_packed_v1(n, in, out, x, ldx, w, ldw, b, y, ldy); break;
+        }
         return NNP_OK;
+    }
     switch (level) {
 #if NNP_X86_LEVELS
     case 4: linear_forward_v4(n, in, out, x, ldx, w, ldw, b, y, ldy); break;

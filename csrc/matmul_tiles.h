@@ -8,8 +8,8 @@
  *   NNP_T_DOT_MR   rows of x in a forward tile; the tile has NNP_T_VLEN dot products
  *
  * It defines these functions, which assume their arguments were checked (matmul.c does):
- *   linear_forward_<suffix>, linear_input_grad_<suffix>, linear_param_grads_<suffix>,
- *   transpose_<suffix> and linear_forward_transposed_<suffix>.
+ *   linear_forward_<suffix>, linear_forward_packed_<suffix>, linear_input_grad_<suffix> and
+ *   linear_param_grads_<suffix>.
  *
  * Two register-tiled micro-kernels do the work:
  * - the backward products dx = g W and dW += g^T x stream rows of W or x, contiguous in
@@ -17,8 +17,9 @@
  *   held in registers (bcast_tile);
  * - the forward pass y = x W^T reads x and W along rows, both contiguous, so for small
  *   batches it is a tile of dot products (dot_tile) whose vector accumulators are reduced
- *   together at the end. For larger batches matmul.c transposes W once, which costs about
- *   as much as 30 rows of the product, and uses bcast_tile, which has no reductions.
+ *   together at the end. For larger batches it transposes W a cache-sized block at a time
+ *   into a panel on the stack (linear_forward_packed), which costs about as much as a few
+ *   rows of the product, and uses bcast_tile, which has no reductions.
  * Batch 1 (matrix-vector) runs through the same kernels with one-row tiles, which stream
  * W exactly once.
  */
@@ -264,12 +265,13 @@ TFN void T(linear_forward)(ptrdiff_t n, ptrdiff_t k, ptrdiff_t cols, const float
 /* For r < mr and the nv vectors of columns at c:
  *   c[r, :] (+)= sum_{p < k} a(r, p) * b[p, :]  (+ bias),   a(r, p) = a[r * a_rs + p * a_ps].
  * The sum starts from zero and is added to c, then the bias (unless NULL), at the end, as
- * `(c + a @ b) + bias` rounds. The first `skip` columns are left as they are: they belong
- * to the previous tile. */
+ * `(c + a @ b) + bias` rounds. Only columns [lo, hi) of the tile are written (and read from
+ * c and bias): the first `lo` belong to the previous tile, and those from `hi` on, where
+ * b is a zero-padded panel, do not exist. */
 TINLINE void T(bcast_tile)(const int mr, const int nv, ptrdiff_t k, const float *a,
                            ptrdiff_t a_rs, ptrdiff_t a_ps, const float *b, ptrdiff_t ldb,
                            float *c, ptrdiff_t ldc, int accumulate, const float *bias,
-                           ptrdiff_t skip)
+                           ptrdiff_t lo, ptrdiff_t hi)
 {
     VF acc[BC_MR][BC_NV];
     for (int r = 0; r < mr; r++)
@@ -285,37 +287,51 @@ TINLINE void T(bcast_tile)(const int mr, const int nv, ptrdiff_t k, const float 
     }
     for (int r = 0; r < mr; r++) {
         for (int v = 0; v < nv; v++) {
-            float *cp = c + r * ldc + v * VLEN;
-            VF res = acc[r][v];
-            if (accumulate) res += LOAD(cp);
-            if (bias != NULL) res += LOAD(bias + v * VLEN);
-            if (skip > v * VLEN) res = SELECT(MASK_FROM(skip - v * VLEN), res, LOAD(cp));
-            STORE(cp, res);
+            const ptrdiff_t first = v * VLEN;
+            float *cp = c + r * ldc + first;
+            if (first + VLEN <= hi) {
+                VF res = acc[r][v];
+                if (accumulate) res += LOAD(cp);
+                if (bias != NULL) res += LOAD(bias + first);
+                if (lo > first) res = SELECT(MASK_FROM(lo - first), res, LOAD(cp));
+                STORE(cp, res);
+            } else if (first < hi) {
+                /* The last, partial vector of a padded panel, lane by lane. */
+                float lanes[VLEN];
+                STORE(lanes, acc[r][v]);
+                for (ptrdiff_t l = lo > first ? lo - first : 0; l < hi - first; l++) {
+                    float res = lanes[l];
+                    if (accumulate) res += cp[l];
+                    if (bias != NULL) res += bias[first + l];
+                    cp[l] = res;
+                }
+            }
         }
     }
 }
 
 /* All rows of one column panel: blocks of BC_MR rows, then 4, 2 and 1 for the rest, so no
- * tile computes rows that do not exist (batch 1 costs one row, not BC_MR). */
+ * tile computes rows that do not exist (batch 1 costs one row, not BC_MR). Columns as in
+ * T(bcast_tile). */
 TINLINE void T(bcast_panel)(const int nv, ptrdiff_t m, ptrdiff_t k, const float *a,
                             ptrdiff_t a_rs, ptrdiff_t a_ps, const float *b, ptrdiff_t ldb,
                             float *c, ptrdiff_t ldc, int accumulate, const float *bias,
-                            ptrdiff_t skip)
+                            ptrdiff_t lo, ptrdiff_t hi)
 {
     ptrdiff_t i = 0;
     for (; i + BC_MR <= m; i += BC_MR)
         T(bcast_tile)(BC_MR, nv, k, a + i * a_rs, a_rs, a_ps, b, ldb, c + i * ldc, ldc, accumulate,
-                      bias, skip);
+                      bias, lo, hi);
     if (m - i >= 4) {
-        T(bcast_tile)(4, nv, k, a + i * a_rs, a_rs, a_ps, b, ldb, c + i * ldc, ldc, accumulate, bias, skip);
+        T(bcast_tile)(4, nv, k, a + i * a_rs, a_rs, a_ps, b, ldb, c + i * ldc, ldc, accumulate, bias, lo, hi);
         i += 4;
     }
     if (m - i >= 2) {
-        T(bcast_tile)(2, nv, k, a + i * a_rs, a_rs, a_ps, b, ldb, c + i * ldc, ldc, accumulate, bias, skip);
+        T(bcast_tile)(2, nv, k, a + i * a_rs, a_rs, a_ps, b, ldb, c + i * ldc, ldc, accumulate, bias, lo, hi);
         i += 2;
     }
     if (m - i >= 1)
-        T(bcast_tile)(1, nv, k, a + i * a_rs, a_rs, a_ps, b, ldb, c + i * ldc, ldc, accumulate, bias, skip);
+        T(bcast_tile)(1, nv, k, a + i * a_rs, a_rs, a_ps, b, ldb, c + i * ldc, ldc, accumulate, bias, lo, hi);
 }
 
 /* All column panels nv vectors wide (cols >= nv * VLEN); a partial last panel is shifted
@@ -329,12 +345,12 @@ TINLINE void T(bcast_panels)(const int nv, ptrdiff_t m, ptrdiff_t cols, ptrdiff_
     ptrdiff_t j = 0;
     for (; j + width <= cols; j += width)
         T(bcast_panel)(nv, m, k, a, a_rs, a_ps, b + j, ldb, c + j, ldc, accumulate,
-                       bias ? bias + j : NULL, 0);
+                       bias ? bias + j : NULL, 0, width);
     if (j < cols) {
         const ptrdiff_t skip = width - (cols - j);
         j = cols - width;
         T(bcast_panel)(nv, m, k, a, a_rs, a_ps, b + j, ldb, c + j, ldc, accumulate,
-                       bias ? bias + j : NULL, skip);
+                       bias ? bias + j : NULL, skip, width);
     }
 }
 
@@ -390,7 +406,7 @@ TINLINE void T(transpose_block)(VF r[VLEN])
 
 /* wt (k, cols), rows ldt floats apart, = w^T for w (cols, k): whole VLEN x VLEN blocks in
  * registers, the ragged edges element by element. */
-TFN void T(transpose)(ptrdiff_t cols, ptrdiff_t k, const float *w, ptrdiff_t ldw, float *wt,
+TINLINE void T(transpose)(ptrdiff_t cols, ptrdiff_t k, const float *w, ptrdiff_t ldw, float *wt,
                       ptrdiff_t ldt)
 {
     ptrdiff_t j = 0;
@@ -409,13 +425,33 @@ TFN void T(transpose)(ptrdiff_t cols, ptrdiff_t k, const float *w, ptrdiff_t ldw
         for (ptrdiff_t p = 0; p < k; p++) wt[p * ldt + j] = w[j * ldw + p];
 }
 
-/* y = x W^T + b from wt = W^T (k, cols), rows ldt floats apart, for cols >= VLEN: the
- * backward kernel's register tile, which needs no reduction at the end. */
-TFN void T(linear_forward_transposed)(ptrdiff_t n, ptrdiff_t k, ptrdiff_t cols, const float *x,
-                                      ptrdiff_t ldx, const float *wt, ptrdiff_t ldt,
-                                      const float *b, float *y, ptrdiff_t ldy)
+/* y = x W^T + b, x (n, k), W (cols, k), for cols >= VLEN, with the backward kernels'
+ * register tile, which needs no reduction at the end. Each block of BC_KC inputs by BC_NR
+ * outputs of W is transposed into a panel on the stack, zero-padded to whole vectors, and
+ * swept by all rows of x: W is read once, and no heap memory is needed. */
+TFN void T(linear_forward_packed)(ptrdiff_t n, ptrdiff_t k, ptrdiff_t cols, const float *x,
+                                  ptrdiff_t ldx, const float *w, ptrdiff_t ldw, const float *b,
+                                  float *y, ptrdiff_t ldy)
 {
-    T(bcast_gemm)(n, cols, k, x, ldx, 1, wt, ldt, y, ldy, 0, b);
+    float panel[BC_KC * BC_NR] __attribute__((aligned(64)));
+    for (ptrdiff_t p = 0; p < k; p += BC_KC) {
+        const ptrdiff_t kc = k - p < BC_KC ? k - p : BC_KC;
+        const float *last_bias = p + kc == k ? b : NULL;
+        for (ptrdiff_t j = 0; j < cols; j += BC_NR) {
+            const ptrdiff_t width = cols - j < BC_NR ? cols - j : BC_NR;
+            const ptrdiff_t padded = (width + VLEN - 1) / VLEN * VLEN;
+            T(transpose)(width, kc, w + j * ldw + p, ldw, panel, BC_NR);
+            for (ptrdiff_t q = 0; q < kc; q++)
+                for (ptrdiff_t l = width; l < padded; l++) panel[q * BC_NR + l] = 0.0f;
+            const float *bias = last_bias ? last_bias + j : NULL;
+            if (padded > VLEN)
+                T(bcast_panel)(BC_NV, n, kc, x + p, ldx, 1, panel, BC_NR, y + j, ldy, p > 0, bias,
+                               0, width);
+            else
+                T(bcast_panel)(1, n, kc, x + p, ldx, 1, panel, BC_NR, y + j, ldy, p > 0, bias, 0,
+                               width);
+        }
+    }
 }
 
 /* dx = g W: g (n, k), W (k, cols), cols >= VLEN, k >= 1. Element (r, p) of g is
