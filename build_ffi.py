@@ -54,6 +54,7 @@ SOURCES = [
 ]
 PRIVATE_HEADERS = [
     "csrc/checks.h",
+    "csrc/matmul.h",
     "csrc/matmul_tiles.h",
     "csrc/simd.h",
     "csrc/vmath.h",

@@ -3,16 +3,17 @@
  * A convolution is computed as matrix products over "patches": row (image, oy, ox) of the
  * patch matrix P holds, in (channel, ky, kx) order, the window of the padded image under
  * output pixel (oy, ox), so that with the weights W seen as (oc, c*kh*kw) rows:
- *   outputs (pixels, oc)  = P W^T + b   (nnp_linear_forward)
+ *   outputs (oc, pixels)  = W P^T + b   (nnp_linear_input_grad's product, image by image)
  *   patch gradients       = G W         (nnp_linear_input_grad), added back into the image
  *   dW += G^T P, db += G summed         (nnp_linear_param_grads)
- * where G is the output gradient with one row per pixel. The register-tiled matrix
- * kernels of matmul.c do all the arithmetic. Images go through in chunks whose patches
- * fit in a scratch buffer of about CHUNK_FLOATS, so that they stay in cache between
- * being written and being read. With threads > 1, large batches are split by images over
- * up to that many POSIX threads, each with its own scratch (and, for the parameter
- * gradients, its own accumulators, added up at the end: results then differ from one
- * thread's in the last bits).
+ * where G is the output gradient with one row per pixel. The forward pass builds P^T, whose
+ * rows are runs of output pixels, so that its product is already in the image layout; the
+ * backward passes build P. The register-tiled matrix kernels of matmul.c do all the
+ * arithmetic. Images go through in chunks whose patches fit in a scratch buffer of about
+ * CHUNK_FLOATS, so that they stay in cache between being written and being read. With
+ * threads > 1, large batches are split by images over up to that many POSIX threads, each
+ * with its own scratch (and, for the parameter gradients, its own accumulators, added up
+ * at the end: results then differ from one thread's in the last bits).
  */
 #if !defined(_WIN32)
 #define _POSIX_C_SOURCE 200809L
@@ -28,6 +29,7 @@
 #include "nnplug_kernels.h"
 #include "nnplug_conv.h"
 #include "checks.h"
+#include "matmul.h"
 
 #define CHUNK_FLOATS ((ptrdiff_t)1 << 17)
 
@@ -72,6 +74,24 @@ static void inside(ptrdiff_t x0, ptrdiff_t kw, ptrdiff_t w, ptrdiff_t *first, pt
     *end = b;
 }
 
+/* dst[i] = src[i] for i < kw: one row of a window that lies wholly inside the image. The
+ * usual kernel widths get copies with a constant trip count, which the compiler turns into
+ * a few vector moves instead of a loop. */
+NNP_INLINE void window_row(float *dst, const float *src, ptrdiff_t kw)
+{
+#define NNP_WINDOW_ROW(k)                                                                      \
+    for (ptrdiff_t i = 0; i < (k); i++) dst[i] = src[i];                                     \
+    return;
+    switch (kw) {
+    case 2: NNP_WINDOW_ROW(2)
+    case 3: NNP_WINDOW_ROW(3)
+    case 5: NNP_WINDOW_ROW(5)
+    case 7: NNP_WINDOW_ROW(7)
+    default: NNP_WINDOW_ROW(kw)
+    }
+#undef NNP_WINDOW_ROW
+}
+
 /* P for `images` images starting at x (each c*h*w floats). */
 static void im2col(const struct geometry *g, ptrdiff_t images, const float *x, float *p)
 {
@@ -83,6 +103,7 @@ static void im2col(const struct geometry *g, ptrdiff_t images, const float *x, f
                 const ptrdiff_t x0 = ox * g->sw - g->pw;
                 ptrdiff_t first, end;
                 inside(x0, g->kw, g->w, &first, &end);
+                const int whole = first == 0 && end == g->kw;
                 for (ptrdiff_t ch = 0; ch < g->c; ch++) {
                     for (ptrdiff_t ky = 0; ky < g->kh; ky++) {
                         float *dst = row + (ch * g->kh + ky) * g->kw;
@@ -92,6 +113,10 @@ static void im2col(const struct geometry *g, ptrdiff_t images, const float *x, f
                             continue;
                         }
                         const float *src = image + (ch * g->h + y) * g->w;
+                        if (whole) {
+                            window_row(dst, src + x0, g->kw);
+                            continue;
+                        }
                         for (ptrdiff_t kx = 0; kx < first; kx++) dst[kx] = 0.0f;
                         for (ptrdiff_t kx = first; kx < end; kx++) dst[kx] = src[x0 + kx];
                         for (ptrdiff_t kx = end; kx < g->kw; kx++) dst[kx] = 0.0f;
@@ -102,50 +127,74 @@ static void im2col(const struct geometry *g, ptrdiff_t images, const float *x, f
     }
 }
 
-/* Adds patch gradients p back into the (zeroed) image gradients dx of `images` images. */
-static void col2im(const struct geometry *g, ptrdiff_t images, const float *p, float *dx)
+/* The columns of P for one image, as (patch, pixels) planes: row (channel, ky, kx) holds
+ * that window position's pixel for every output pixel, so that with stride 1 each output
+ * row's run of pixels is one contiguous copy. */
+static void im2col_planes(const struct geometry *g, const float *image, float *planes)
 {
-    for (ptrdiff_t im = 0; im < images; im++) {
-        float *image = dx + im * g->c * g->h * g->w;
-        for (ptrdiff_t oy = 0; oy < g->oh; oy++) {
-            for (ptrdiff_t ox = 0; ox < g->ow; ox++) {
-                const float *row = p + ((im * g->oh + oy) * g->ow + ox) * g->patch;
-                const ptrdiff_t x0 = ox * g->sw - g->pw;
-                ptrdiff_t first, end;
-                inside(x0, g->kw, g->w, &first, &end);
-                for (ptrdiff_t ch = 0; ch < g->c; ch++) {
-                    for (ptrdiff_t ky = 0; ky < g->kh; ky++) {
-                        const ptrdiff_t y = oy * g->sh - g->ph + ky;
-                        if (y < 0 || y >= g->h) continue;
-                        const float *src = row + (ch * g->kh + ky) * g->kw;
-                        float *dst = image + (ch * g->h + y) * g->w;
-                        for (ptrdiff_t kx = first; kx < end; kx++) dst[x0 + kx] += src[kx];
+    for (ptrdiff_t ch = 0; ch < g->c; ch++)
+        for (ptrdiff_t ky = 0; ky < g->kh; ky++)
+            for (ptrdiff_t kx = 0; kx < g->kw; kx++) {
+                float *plane = planes + ((ch * g->kh + ky) * g->kw + kx) * g->pixels;
+                /* Output columns whose pixel x = ox * sw - pw + kx lies inside the image. */
+                const ptrdiff_t shift = kx - g->pw;
+                ptrdiff_t lo = shift < 0 ? (-shift + g->sw - 1) / g->sw : 0;
+                ptrdiff_t hi = g->w - shift > 0 ? (g->w - shift + g->sw - 1) / g->sw : 0;
+                if (hi > g->ow) hi = g->ow;
+                if (lo > hi) lo = hi;
+                for (ptrdiff_t oy = 0; oy < g->oh; oy++) {
+                    float *dst = plane + oy * g->ow;
+                    const ptrdiff_t y = oy * g->sh - g->ph + ky;
+                    if (y < 0 || y >= g->h) {
+                        for (ptrdiff_t ox = 0; ox < g->ow; ox++) dst[ox] = 0.0f;
+                        continue;
                     }
+                    const float *src = image + (ch * g->h + y) * g->w;
+                    for (ptrdiff_t ox = 0; ox < lo; ox++) dst[ox] = 0.0f;
+                    if (g->sw == 1)
+                        for (ptrdiff_t ox = lo; ox < hi; ox++) dst[ox] = src[ox + shift];
+                    else
+                        for (ptrdiff_t ox = lo; ox < hi; ox++) dst[ox] = src[ox * g->sw + shift];
+                    for (ptrdiff_t ox = hi; ox < g->ow; ox++) dst[ox] = 0.0f;
                 }
             }
-        }
-    }
 }
 
-/* Images (images, oc, pixels) from pixel rows (images * pixels, oc), and back. */
-static void rows_to_images(const struct geometry *g, ptrdiff_t images, const float *rows, float *y)
+/* One image's outputs (oc, pixels) = W (oc, patch) times its planes (patch, pixels), plus
+ * the bias of each channel: the image layout directly, with no pixel rows to transpose. */
+static void forward_image(const struct geometry *g, const float *image, const float *weights,
+                          const float *bias, float *planes, float *y)
 {
-    for (ptrdiff_t im = 0; im < images; im++)
-        for (ptrdiff_t o = 0; o < g->oc; o++) {
-            float *dst = y + (im * g->oc + o) * g->pixels;
-            const float *src = rows + im * g->pixels * g->oc + o;
-            for (ptrdiff_t q = 0; q < g->pixels; q++) dst[q] = src[q * g->oc];
-        }
+    im2col_planes(g, image, planes);
+    nnp_gemm_strided(g->oc, g->pixels, g->patch, weights, g->patch, 1, planes, g->pixels, y,
+                     g->pixels, 0);
+    for (ptrdiff_t o = 0; o < g->oc; o++)
+        for (ptrdiff_t q = 0; q < g->pixels; q++) y[o * g->pixels + q] += bias[o];
 }
 
-static void images_to_rows(const struct geometry *g, ptrdiff_t images, const float *y, float *rows)
+/* Adds one image's plane gradients (patch, pixels) back into its image gradient dx. */
+static void col2im_planes(const struct geometry *g, const float *planes, float *dx)
 {
-    for (ptrdiff_t im = 0; im < images; im++)
-        for (ptrdiff_t o = 0; o < g->oc; o++) {
-            const float *src = y + (im * g->oc + o) * g->pixels;
-            float *dst = rows + im * g->pixels * g->oc + o;
-            for (ptrdiff_t q = 0; q < g->pixels; q++) dst[q * g->oc] = src[q];
-        }
+    for (ptrdiff_t ch = 0; ch < g->c; ch++)
+        for (ptrdiff_t ky = 0; ky < g->kh; ky++)
+            for (ptrdiff_t kx = 0; kx < g->kw; kx++) {
+                const float *plane = planes + ((ch * g->kh + ky) * g->kw + kx) * g->pixels;
+                const ptrdiff_t shift = kx - g->pw;
+                ptrdiff_t lo = shift < 0 ? (-shift + g->sw - 1) / g->sw : 0;
+                ptrdiff_t hi = g->w - shift > 0 ? (g->w - shift + g->sw - 1) / g->sw : 0;
+                if (hi > g->ow) hi = g->ow;
+                if (lo > hi) lo = hi;
+                for (ptrdiff_t oy = 0; oy < g->oh; oy++) {
+                    const ptrdiff_t y = oy * g->sh - g->ph + ky;
+                    if (y < 0 || y >= g->h) continue;
+                    const float *src = plane + oy * g->ow;
+                    float *dst = dx + (ch * g->h + y) * g->w;
+                    if (g->sw == 1)
+                        for (ptrdiff_t ox = lo; ox < hi; ox++) dst[ox + shift] += src[ox];
+                    else
+                        for (ptrdiff_t ox = lo; ox < hi; ox++) dst[ox * g->sw + shift] += src[ox];
+                }
+            }
 }
 
 /* Spans of the arrays, for the overlap checks. */
@@ -169,39 +218,44 @@ struct job {
     ptrdiff_t first, last;
     const float *x, *weights, *bias, *g_out;
     float *y, *dx, *dw, *db; /* dw, db: this job's accumulators */
-    float *patches, *rows;   /* scratch: one chunk of patches and of pixel rows */
-    int status;
+    float *patches;          /* scratch: one chunk of P, or one image's P^T */
 };
 
-static void run_job(struct job *j)
+static void run_job(const struct job *j)
 {
     const struct geometry *g = j->g;
     const ptrdiff_t image = g->c * g->h * g->w, output = g->oc * g->pixels;
     if (j->kind == INPUT_GRAD && j->last > j->first)
         memset(j->dx + j->first * image, 0, (size_t)((j->last - j->first) * image) * sizeof(float));
-    j->status = NNP_OK;
-    for (ptrdiff_t first = j->first; first < j->last && j->status == NNP_OK; first += g->chunk) {
+    for (ptrdiff_t first = j->first; first < j->last; first += g->chunk) {
         const ptrdiff_t images = j->last - first < g->chunk ? j->last - first : g->chunk;
-        const ptrdiff_t count = images * g->pixels;
-        switch (j->kind) {
-        case FORWARD:
-            im2col(g, images, j->x + first * image, j->patches);
-            j->status = nnp_linear_forward(count, g->patch, g->oc, j->patches, g->patch,
-                                           j->weights, g->patch, j->bias, j->rows, g->oc);
-            rows_to_images(g, images, j->rows, j->y + first * output);
-            break;
-        case INPUT_GRAD:
-            images_to_rows(g, images, j->g_out + first * output, j->rows);
-            j->status = nnp_linear_input_grad(count, g->patch, g->oc, j->rows, g->oc, j->weights,
-                                              g->patch, j->patches, g->patch);
-            col2im(g, images, j->patches, j->dx + first * image);
-            break;
-        case PARAM_GRADS:
-            im2col(g, images, j->x + first * image, j->patches);
-            images_to_rows(g, images, j->g_out + first * output, j->rows);
-            j->status = nnp_linear_param_grads(count, g->patch, g->oc, j->rows, g->oc, j->patches,
-                                               g->patch, j->dw, g->patch, j->db);
-            break;
+        if (j->kind == PARAM_GRADS) im2col(g, images, j->x + first * image, j->patches);
+        for (ptrdiff_t im = first; im < first + images; im++) {
+            const float *g_image = j->g_out + im * output;
+            switch (j->kind) {
+            case FORWARD:
+                forward_image(g, j->x + im * image, j->weights, j->bias, j->patches,
+                              j->y + im * output);
+                break;
+            case INPUT_GRAD:
+                /* The planes' gradients W^T G, then back into the image. */
+                nnp_gemm_strided(g->patch, g->pixels, g->oc, j->weights, 1, g->patch, g_image,
+                                 g->pixels, j->patches, g->pixels, 0);
+                col2im_planes(g, j->patches, j->dx + im * image);
+                break;
+            case PARAM_GRADS: {
+                /* dW += G P over this image's pixel rows of P; db += G summed over pixels. */
+                const float *rows = j->patches + (im - first) * g->pixels * g->patch;
+                nnp_gemm_strided(g->oc, g->patch, g->pixels, g_image, g->pixels, 1, rows,
+                                 g->patch, j->dw, g->patch, 1);
+                for (ptrdiff_t o = 0; o < g->oc; o++) {
+                    float sum = 0.0f;
+                    for (ptrdiff_t q = 0; q < g->pixels; q++) sum += g_image[o * g->pixels + q];
+                    j->db[o] += sum;
+                }
+                break;
+            }
+            }
         }
     }
 }
@@ -235,17 +289,18 @@ static int threads_for(const struct geometry *g, int threads)
 static int run(const struct geometry *g, int threads, const struct job *proto)
 {
     const int t = threads_for(g, threads);
-    const ptrdiff_t scratch = g->chunk * g->pixels * (g->patch + g->oc);
+    const ptrdiff_t scratch = g->chunk * g->pixels * g->patch;
     const ptrdiff_t accumulators = proto->kind == PARAM_GRADS ? g->oc * g->patch + g->oc : 0;
-    float *block = calloc((size_t)(t * scratch + (t - 1) * accumulators + 1), sizeof(float));
+    /* The scratch is written before it is read; only the extra accumulators start at zero. */
+    float *block = malloc((size_t)(t * scratch + (t - 1) * accumulators + 1) * sizeof(float));
     if (block == NULL) return NNP_CONV_NOMEM;
+    memset(block + t * scratch, 0, (size_t)((t - 1) * accumulators) * sizeof(float));
     struct job jobs[MAX_THREADS];
     for (int k = 0; k < t; k++) {
         jobs[k] = *proto;
         jobs[k].first = g->n * k / t;
         jobs[k].last = g->n * (k + 1) / t;
         jobs[k].patches = block + k * scratch;
-        jobs[k].rows = jobs[k].patches + g->chunk * g->pixels * g->patch;
         if (k > 0 && proto->kind == PARAM_GRADS) {
             jobs[k].dw = block + t * scratch + (k - 1) * accumulators;
             jobs[k].db = jobs[k].dw + g->oc * g->patch;
@@ -265,15 +320,12 @@ static int run(const struct geometry *g, int threads, const struct job *proto)
 #else
     for (int k = 0; k < t; k++) run_job(&jobs[k]);
 #endif
-    int status = NNP_OK;
-    for (int k = 0; k < t; k++)
-        if (status == NNP_OK) status = jobs[k].status;
     for (int k = 1; k < t && proto->kind == PARAM_GRADS; k++) {
         for (ptrdiff_t i = 0; i < g->oc * g->patch; i++) proto->dw[i] += jobs[k].dw[i];
         for (ptrdiff_t i = 0; i < g->oc; i++) proto->db[i] += jobs[k].db[i];
     }
     free(block);
-    return status;
+    return NNP_OK;
 }
 
 /* ---- entry points ---------------------------------------------------------------------- */
@@ -351,13 +403,16 @@ int nnp_conv2d_param_grads(ptrdiff_t n, ptrdiff_t c, ptrdiff_t h, ptrdiff_t w, p
 
 #define POOL_ROW 256
 
+/* best[i] = the maximum of window i of a row of count <= POOL_ROW windows, sw pixels
+ * apart, the first with its top-left pixel at `top`; if `track`, at[i] = the offset from
+ * that pixel of the first position (row-major) holding it. */
 NNP_INLINE void row_maxima_at_stride(const float *top, ptrdiff_t count, ptrdiff_t w,
                                      ptrdiff_t kh, ptrdiff_t kw, const ptrdiff_t sw,
-                                     float *best, ptrdiff_t *at)
+                                     float *best, ptrdiff_t *at, const int track)
 {
     for (ptrdiff_t i = 0; i < count; i++) {
         best[i] = top[i * sw];
-        at[i] = 0;
+        if (track) at[i] = 0;
     }
     for (ptrdiff_t ky = 0; ky < kh; ky++)
         for (ptrdiff_t kx = 0; kx < kw; kx++) {
@@ -368,25 +423,27 @@ NNP_INLINE void row_maxima_at_stride(const float *top, ptrdiff_t count, ptrdiff_
                 /* !(v <= b) is v > b or v NaN; b == b keeps a NaN maximum. */
                 const int take = b == b && !(v <= b);
                 best[i] = take ? v : b;
-                at[i] = take ? offset : at[i];
+                if (track) at[i] = take ? offset : at[i];
             }
         }
 }
 
-/* best[i] = the maximum of window i of a row of count <= POOL_ROW windows, sw pixels
- * apart, the first with its top-left pixel at `top`; at[i] = the offset from that pixel of
- * the first position (row-major) holding it. */
-NNP_CLONES
-static void row_maxima(const float *top, ptrdiff_t count, ptrdiff_t w, ptrdiff_t kh, ptrdiff_t kw,
-                       ptrdiff_t sw, float *best, ptrdiff_t *at)
-{
-    if (sw == 1)
-        row_maxima_at_stride(top, count, w, kh, kw, 1, best, at);
-    else if (sw == 2)
-        row_maxima_at_stride(top, count, w, kh, kw, 2, best, at);
-    else
-        row_maxima_at_stride(top, count, w, kh, kw, sw, best, at);
-}
+/* The forward pass needs only the maxima, the backward pass also where they are. */
+#define NNP_ROW_MAXIMA(name, track)                                                             \
+    NNP_CLONES                                                                                   \
+    static void name(const float *top, ptrdiff_t count, ptrdiff_t w, ptrdiff_t kh, ptrdiff_t kw, \
+                     ptrdiff_t sw, float *best, ptrdiff_t *at)                                   \
+    {                                                                                            \
+        if (sw == 1)                                                                             \
+            row_maxima_at_stride(top, count, w, kh, kw, 1, best, at, track);                     \
+        else if (sw == 2)                                                                        \
+            row_maxima_at_stride(top, count, w, kh, kw, 2, best, at, track);                     \
+        else                                                                                     \
+            row_maxima_at_stride(top, count, w, kh, kw, sw, best, at, track);                    \
+    }
+NNP_ROW_MAXIMA(row_maxima, 0)
+NNP_ROW_MAXIMA(row_maxima_and_places, 1)
+#undef NNP_ROW_MAXIMA
 
 static int pool_geometry(struct geometry *g, ptrdiff_t n, ptrdiff_t c, ptrdiff_t h, ptrdiff_t w,
                          ptrdiff_t kh, ptrdiff_t kw, ptrdiff_t sh, ptrdiff_t sw)
@@ -404,13 +461,12 @@ int nnp_maxpool2d_forward(ptrdiff_t n, ptrdiff_t c, ptrdiff_t h, ptrdiff_t w, pt
     if ((status = nnp_check_vector(image_floats(&g), x)) != NNP_OK) return status;
     if ((status = nnp_check_vector(output_floats(&g), y)) != NNP_OK) return status;
     if (overlaps(y, output_floats(&g), x, image_floats(&g))) return NNP_ERR_ALIAS;
-    ptrdiff_t at[POOL_ROW];
     for (ptrdiff_t plane = 0; plane < n * c; plane++)
         for (ptrdiff_t oy = 0; oy < g.oh; oy++)
             for (ptrdiff_t ox = 0; ox < g.ow; ox += POOL_ROW) {
                 const ptrdiff_t count = g.ow - ox < POOL_ROW ? g.ow - ox : POOL_ROW;
                 row_maxima(x + plane * h * w + oy * sh * w + ox * sw, count, w, kh, kw, sw,
-                           y + (plane * g.oh + oy) * g.ow + ox, at);
+                           y + (plane * g.oh + oy) * g.ow + ox, NULL);
             }
     return NNP_OK;
 }
@@ -438,7 +494,7 @@ int nnp_maxpool2d_backward(ptrdiff_t n, ptrdiff_t c, ptrdiff_t h, ptrdiff_t w, p
                 const ptrdiff_t count = g.ow - ox < POOL_ROW ? g.ow - ox : POOL_ROW;
                 const ptrdiff_t top = plane * h * w + oy * sh * w + ox * sw;
                 const float *grad = g_out + (plane * g.oh + oy) * g.ow + ox;
-                row_maxima(x + top, count, w, kh, kw, sw, best, at);
+                row_maxima_and_places(x + top, count, w, kh, kw, sw, best, at);
                 /* Overlapping windows may pick the same pixel: add, one window at a time. */
                 for (ptrdiff_t i = 0; i < count; i++) dx[top + i * sw + at[i]] += grad[i];
             }

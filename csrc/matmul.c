@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "nnplug_kernels.h"
+#include "matmul.h"
 #include "simd.h"
 #include "checks.h"
 
@@ -172,6 +173,29 @@ static void small_gemm(ptrdiff_t m, ptrdiff_t cols, ptrdiff_t k, const float *a,
             for (ptrdiff_t p = 0; p < k; p++) s += a[r * a_rs + p * a_ps] * b[p * ldb + j];
             c[r * ldc + j] = accumulate ? c[r * ldc + j] + s : s;
         }
+    }
+}
+
+void nnp_gemm_strided(ptrdiff_t m, ptrdiff_t cols, ptrdiff_t k, const float *a, ptrdiff_t a_rs,
+                      ptrdiff_t a_ps, const float *b, ptrdiff_t ldb, float *c, ptrdiff_t ldc,
+                      int accumulate)
+{
+    if (m == 0 || cols == 0) return;
+    const int level = nnp_isa_level();
+    if (k == 0 || cols < vector_len(level)) {
+        /* An empty sum (k == 0) leaves c, or makes it zero. */
+        small_gemm(m, cols, k, a, a_rs, a_ps, b, ldb, c, ldc, accumulate);
+        return;
+    }
+    switch (level) {
+#if NNP_X86_LEVELS
+    case 4: gemm_strided_v4(m, cols, k, a, a_rs, a_ps, b, ldb, c, ldc, accumulate); break;
+    case 3: gemm_strided_v3(m, cols, k, a, a_rs, a_ps, b, ldb, c, ldc, accumulate); break;
+#endif
+#if NNP_VECTOR_EXT
+    case 2: gemm_strided_v2(m, cols, k, a, a_rs, a_ps, b, ldb, c, ldc, accumulate); break;
+#endif
+    default: gemm_strided_v1(m, cols, k, a, a_rs, a_ps, b, ldb, c, ldc, accumulate); break;
     }
 }
 

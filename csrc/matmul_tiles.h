@@ -8,8 +8,8 @@
  *   NNP_T_DOT_MR   rows of x in a forward tile; the tile has NNP_T_VLEN dot products
  *
  * It defines these functions, which assume their arguments were checked (matmul.c does):
- *   linear_forward_<suffix>, linear_forward_packed_<suffix>, linear_input_grad_<suffix> and
- *   linear_param_grads_<suffix>.
+ *   linear_forward_<suffix>, linear_forward_packed_<suffix>, linear_input_grad_<suffix>,
+ *   linear_param_grads_<suffix> and gemm_strided_<suffix>.
  *
  * Two register-tiled micro-kernels do the work:
  * - the backward products dx = g W and dW += g^T x stream rows of W or x, contiguous in
@@ -452,6 +452,14 @@ TFN void T(linear_forward_packed)(ptrdiff_t n, ptrdiff_t k, ptrdiff_t cols, cons
                                width);
         }
     }
+}
+
+/* c (m, cols) (+)= A B for cols >= VLEN, A given by element strides (matmul.h). */
+TFN void T(gemm_strided)(ptrdiff_t m, ptrdiff_t cols, ptrdiff_t k, const float *a, ptrdiff_t a_rs,
+                         ptrdiff_t a_ps, const float *b, ptrdiff_t ldb, float *c, ptrdiff_t ldc,
+                         int accumulate)
+{
+    T(bcast_gemm)(m, cols, k, a, a_rs, a_ps, b, ldb, c, ldc, accumulate, NULL);
 }
 
 /* dx = g W: g (n, k), W (k, cols), cols >= VLEN, k >= 1. Element (r, p) of g is
