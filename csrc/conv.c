@@ -441,7 +441,8 @@ int nnp_conv2d_param_grads(ptrdiff_t n, ptrdiff_t c, ptrdiff_t h, ptrdiff_t w, p
 /* Both passes take a row of up to POOL_ROW windows at a time and sweep the window
  * positions (ky, kx) across it, so that the inner loop is a branch-free select over
  * evenly spaced pixels, which the compiler vectorises when it knows the spacing (strides
- * 1 and 2 get their own copies). NaN wins (and stays) as soon as it appears, as in NumPy. */
+ * 1 and 2 get their own copies); 2x2 windows at stride 2 have their own kernels. NaN wins
+ * (and stays) as soon as it appears, as in NumPy. */
 
 #define POOL_ROW 256
 
@@ -487,6 +488,66 @@ NNP_ROW_MAXIMA(row_maxima, 0)
 NNP_ROW_MAXIMA(row_maxima_and_places, 1)
 #undef NNP_ROW_MAXIMA
 
+/* 2x2 windows at stride 2, the usual pooling, one plane of h x w pixels at a time: each
+ * window's four pixels in row-major order with the same select as above, in one pass. */
+#define NNP_TAKE(v, b) ((b) == (b) && !((v) <= (b)))
+
+NNP_CLONES
+static void pool2x2_forward(ptrdiff_t planes, ptrdiff_t h, ptrdiff_t w, ptrdiff_t oh,
+                            ptrdiff_t ow, const float *x, float *y)
+{
+    for (ptrdiff_t plane = 0; plane < planes; plane++)
+        for (ptrdiff_t oy = 0; oy < oh; oy++) {
+            const float *r0 = x + plane * h * w + 2 * oy * w, *r1 = r0 + w;
+            float *out = y + (plane * oh + oy) * ow;
+#pragma omp simd
+            for (ptrdiff_t ox = 0; ox < ow; ox++) {
+                float b = r0[2 * ox];
+                const float v1 = r0[2 * ox + 1], v2 = r1[2 * ox], v3 = r1[2 * ox + 1];
+                b = NNP_TAKE(v1, b) ? v1 : b;
+                b = NNP_TAKE(v2, b) ? v2 : b;
+                b = NNP_TAKE(v3, b) ? v3 : b;
+                out[ox] = b;
+            }
+        }
+}
+
+/* Its gradient for images of even height and width, which the windows tile exactly: each
+ * window's gradient goes to the first pixel holding its maximum and zero to its other
+ * three, so every pixel of dx is written once. */
+NNP_CLONES
+static void pool2x2_backward(ptrdiff_t planes, ptrdiff_t h, ptrdiff_t w, ptrdiff_t oh,
+                             ptrdiff_t ow, const float *x, const float *g_out, float *dx)
+{
+    for (ptrdiff_t plane = 0; plane < planes; plane++)
+        for (ptrdiff_t oy = 0; oy < oh; oy++) {
+            const ptrdiff_t top = plane * h * w + 2 * oy * w;
+            const float *r0 = x + top, *r1 = r0 + w;
+            float *d0 = dx + top, *d1 = d0 + w;
+            const float *grad = g_out + (plane * oh + oy) * ow;
+#pragma omp simd
+            for (ptrdiff_t ox = 0; ox < ow; ox++) {
+                float b = r0[2 * ox];
+                int at = 0;
+                const float v1 = r0[2 * ox + 1], v2 = r1[2 * ox], v3 = r1[2 * ox + 1];
+                if (NNP_TAKE(v1, b)) b = v1, at = 1;
+                if (NNP_TAKE(v2, b)) b = v2, at = 2;
+                if (NNP_TAKE(v3, b)) at = 3;
+                const float gv = grad[ox];
+                d0[2 * ox] = at == 0 ? gv : 0.0f;
+                d0[2 * ox + 1] = at == 1 ? gv : 0.0f;
+                d1[2 * ox] = at == 2 ? gv : 0.0f;
+                d1[2 * ox + 1] = at == 3 ? gv : 0.0f;
+            }
+        }
+}
+#undef NNP_TAKE
+
+static int is_pool2x2(ptrdiff_t kh, ptrdiff_t kw, ptrdiff_t sh, ptrdiff_t sw)
+{
+    return kh == 2 && kw == 2 && sh == 2 && sw == 2;
+}
+
 static int pool_geometry(struct geometry *g, ptrdiff_t n, ptrdiff_t c, ptrdiff_t h, ptrdiff_t w,
                          ptrdiff_t kh, ptrdiff_t kw, ptrdiff_t sh, ptrdiff_t sw)
 {
@@ -503,6 +564,10 @@ int nnp_maxpool2d_forward(ptrdiff_t n, ptrdiff_t c, ptrdiff_t h, ptrdiff_t w, pt
     if ((status = nnp_check_vector(image_floats(&g), x)) != NNP_OK) return status;
     if ((status = nnp_check_vector(output_floats(&g), y)) != NNP_OK) return status;
     if (overlaps(y, output_floats(&g), x, image_floats(&g))) return NNP_ERR_ALIAS;
+    if (is_pool2x2(kh, kw, sh, sw)) {
+        pool2x2_forward(n * c, h, w, g.oh, g.ow, x, y);
+        return NNP_OK;
+    }
     for (ptrdiff_t plane = 0; plane < n * c; plane++)
         for (ptrdiff_t oy = 0; oy < g.oh; oy++)
             for (ptrdiff_t ox = 0; ox < g.ow; ox += POOL_ROW) {
@@ -527,6 +592,10 @@ int nnp_maxpool2d_backward(ptrdiff_t n, ptrdiff_t c, ptrdiff_t h, ptrdiff_t w, p
         || overlaps(dx, image_floats(&g), g_out, output_floats(&g)))
         return NNP_ERR_ALIAS;
     if (image_floats(&g) == 0) return NNP_OK;
+    if (is_pool2x2(kh, kw, sh, sw) && h % 2 == 0 && w % 2 == 0) {
+        pool2x2_backward(n * c, h, w, g.oh, g.ow, x, g_out, dx);
+        return NNP_OK;
+    }
     memset(dx, 0, (size_t)image_floats(&g) * sizeof(float));
     float best[POOL_ROW];
     ptrdiff_t at[POOL_ROW];

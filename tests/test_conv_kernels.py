@@ -113,6 +113,8 @@ def pools(draw):
 @FEW
 @given(case=pools(), seed=st.integers(0, 2**31), ties=st.booleans())
 @example(case=(3, 32, 24, 24, (2, 2), (2, 2)), seed=0, ties=False)
+@example(case=(2, 5, 8, 8, (2, 2), (2, 2)), seed=1, ties=True)
+@example(case=(2, 3, 7, 9, (2, 2), (2, 2)), seed=2, ties=False)
 def test_maxpool2d_kernels_match_the_reference(case, seed, ties):
     n, c, h, w, kernel, stride = case
     x = normal(seed, n, c, h, w)
