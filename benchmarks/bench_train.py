@@ -8,10 +8,12 @@ rate 0.001 at batch 1 as in the article, 0.01 otherwise) for one epoch at batch 
 ".[bench]"``), PyTorch, scikit-learn and JAX (a jitted step per batch, and the whole epoch
 as one ``lax.scan``, compilation excluded), each peer in a child process of its own so that
 its thread pools cannot slow the others, all in this one run on the same data, and
-prints training samples per second (best of ``--repeat`` runs) and the ratios. A second
-table trains variants on nnplug's C backend: Adam, RMSprop, Dropout(0.2) after each Tanh,
-and a pure-NumPy plugin-style Swish in place of the first Tanh, on the training plan and
-forced layer by layer. Last, the batch-256 training rate in GFLOP/s against NumPy's sgemm
+prints training samples per second and the ratios. The contenders take turns: each of
+``--repeat`` rounds times every one of them once, and each figure is its best round, so a
+shared machine's changing load reaches all of them alike. A second table trains variants
+on nnplug's C backend, in rounds with plain SGD again: Adam, RMSprop, Dropout(0.2) after
+each Tanh, and a pure-NumPy plugin-style Swish in place of the first Tanh, on the training
+plan and forced layer by layer. Last, the batch-256 training rate in GFLOP/s against NumPy's sgemm
 on a 2048x2048 product, measured in the same run.
 Batch 1 runs on the first ``--batch1-samples`` images, the others on all of them.
 With real MNIST (``--mnist DIR`` or ``$NNPLUG_DATA_DIR``) it also prints the test accuracy
@@ -30,6 +32,7 @@ import os
 import platform
 import sys
 import time
+from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
@@ -137,6 +140,11 @@ def nnplug_run(
         return time.perf_counter() - started, model
 
 
+def variant_seconds(name: str, x: np.ndarray, labels: np.ndarray, batch_size: int) -> float:
+    """Seconds one epoch of variant ``name`` takes on its backend."""
+    return nnplug_run(VARIANTS[name][2], x, labels, batch_size, name)[0]
+
+
 def sgemm_gflops(repeat: int = 5) -> float:
     """NumPy's float32 matrix product of two 2048x2048 matrices, in GFLOP/s (best run)."""
     rng = np.random.default_rng(0)
@@ -152,59 +160,48 @@ def _timed(function) -> float:  # noqa: ANN001
     return time.perf_counter() - started
 
 
-def best_rate(run, samples: int, repeat: int) -> float | None:
-    """Samples per second of the fastest of ``repeat`` calls of ``run`` (None if unavailable)."""
-    times = []
-    for _ in range(repeat):
-        seconds = run()
-        if seconds is None:
-            return None
-        times.append(seconds)
-    return samples / min(times)
+def interleaved_rates(
+    runs: dict[str, Callable[[], float | None]], samples: int, rounds: int
+) -> dict[str, float | None]:
+    """Samples per second of each run's fastest call over ``rounds`` rounds, in each of which
+    every run is called once, in turn (None for a run that is unavailable)."""
+    best: dict[str, float | None] = {}
+    for _ in range(rounds):
+        for name, run in runs.items():
+            if name in best and best[name] is None:
+                continue
+            seconds = run()
+            if seconds is None:
+                best[name] = None
+            else:
+                best[name] = min(seconds, best.get(name) or seconds)
+    return {name: None if sec is None else samples / sec for name, sec in best.items()}
 
 
 def measure(
     args: argparse.Namespace, x: np.ndarray, labels: np.ndarray, batch_size: int
 ) -> tuple[dict[str, float | None], dict[str, nnplug.modules.Module]]:
     """Samples/s of every contender at ``batch_size``, and each nnplug backend's last model."""
-    rates: dict[str, float | None] = {}
     finals: dict[str, nnplug.modules.Module] = {}
 
     def nnplug_seconds(backend: str) -> float:
         seconds, finals[backend] = nnplug_run(backend, x, labels, batch_size)
         return seconds
 
-    for backend in args.backends:
-        rates[f"nnplug-{backend}"] = best_rate(
-            partial(nnplug_seconds, backend), len(x), args.repeat
-        )
+    runs: dict[str, Callable[[], float | None]] = {
+        f"nnplug-{backend}": partial(nnplug_seconds, backend) for backend in args.backends
+    }
     if not args.no_peers:
-        for name in PEERS:
-            times = peer_seconds(name, x, labels, batch_size, args.repeat)
-            rates[name] = len(x) / min(times) if times else None
-    return rates, finals
+        runs.update({name: partial(peer_seconds, name, x, labels, batch_size) for name in PEERS})
+    return interleaved_rates(runs, len(x), args.repeat), finals
 
 
-def peer_seconds(
-    name: str, x: np.ndarray, labels: np.ndarray, batch_size: int, repeat: int
-) -> list[float] | None:
-    """The seconds of ``repeat`` epochs of peer ``name``, timed in a child process of its own,
-    so that no peer's thread pools linger in this one (they would slow the next contender)."""
+def peer_seconds(name: str, x: np.ndarray, labels: np.ndarray, batch_size: int) -> float | None:
+    """The seconds of one epoch of peer ``name``, timed in a child process of its own, so that
+    no peer's thread pools linger in this one (they would slow the next contender)."""
     context = multiprocessing.get_context("spawn")
     with concurrent.futures.ProcessPoolExecutor(1, mp_context=context) as pool:
-        return pool.submit(_peer_epochs, name, x, labels, batch_size, repeat).result()
-
-
-def _peer_epochs(
-    name: str, x: np.ndarray, labels: np.ndarray, batch_size: int, repeat: int
-) -> list[float] | None:
-    times = []
-    for _ in range(repeat):
-        seconds = PEERS[name](x, labels, batch_size, learning_rate(batch_size))
-        if seconds is None:
-            return None
-        times.append(seconds)
-    return times
+        return pool.submit(PEERS[name], x, labels, batch_size, learning_rate(batch_size)).result()
 
 
 def main() -> None:
@@ -261,18 +258,20 @@ def main() -> None:
             sgd_rates[batch_size] = c
 
     if "c" in args.backends and not args.no_variants:
-        print("\nvariants on the C backend, samples/s (ratio to SGD in the same row):")
+        print("\nvariants on the C backend, samples/s (ratio to SGD, timed in the same rounds):")
         names = [name for name in VARIANTS if name != "sgd"]
         print(f"{'batch':>5} | {'sgd':>9} | " + " | ".join(f"{n:>19}" for n in names))
         for batch_size in args.batch_sizes:
             count = args.batch1_samples if batch_size == 1 else len(x_all)
             x, labels = x_all[:count], labels_all[:count]
-            base = sgd_rates.get(batch_size)
+            runs = {
+                name: partial(variant_seconds, name, x, labels, batch_size) for name in VARIANTS
+            }
+            rates = interleaved_rates(runs, count, args.repeat)
+            base = rates["sgd"]
             cells = []
             for name in names:
-                backend = VARIANTS[name][2]
-                run = partial(nnplug_run, backend, x, labels, batch_size, name)
-                rate = best_rate(lambda run=run: run()[0], count, args.repeat)
+                rate = rates[name]
                 cells.append(f"{rate:>10,.0f} ({rate / base:4.2f}x)" if rate and base else "-")
             print(
                 f"{batch_size:>5} | {base or 0:>9,.0f} | "
