@@ -7,7 +7,8 @@ rate 0.001 at batch 1 as in the article, 0.01 otherwise) for one epoch at batch 
 64 and 256 with nnplug's C and NumPy backends and, when installed (``pip install
 ".[bench]"``), PyTorch, scikit-learn and JAX (a jitted step per batch, and the whole epoch
 as one ``lax.scan``, compilation excluded), each peer in a child process of its own so that
-its thread pools cannot slow the others, all in this one run on the same data, and
+its thread pools cannot slow the others (nnplug's backends too: the NumPy one's OpenBLAS
+threads spin for a while after it), all in this one run on the same data, and
 prints training samples per second and the ratios. The contenders take turns: each of
 ``--repeat`` rounds times every one of them once, and each figure is its best round, so a
 shared machine's changing load reaches all of them alike. A second table trains variants
@@ -35,6 +36,7 @@ import time
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 _SLOW_BLAS_VARIABLES = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 if any(name in os.environ for name in _SLOW_BLAS_VARIABLES):
@@ -179,29 +181,56 @@ def interleaved_rates(
 
 
 def measure(
-    args: argparse.Namespace, x: np.ndarray, labels: np.ndarray, batch_size: int
-) -> tuple[dict[str, float | None], dict[str, nnplug.modules.Module]]:
-    """Samples/s of every contender at ``batch_size``, and each nnplug backend's last model."""
-    finals: dict[str, nnplug.modules.Module] = {}
+    args: argparse.Namespace,
+    x: np.ndarray,
+    labels: np.ndarray,
+    batch_size: int,
+    test: tuple[np.ndarray, np.ndarray] | None,
+) -> tuple[dict[str, float | None], dict[str, float]]:
+    """Samples/s of every contender at ``batch_size``, and each nnplug backend's test
+    accuracy after its epoch (with ``test`` data). Every contender, nnplug included, trains
+    in a child process of its own, so that no thread pool one leaves spinning (OpenBLAS's,
+    under the NumPy backend, say) slows the next."""
+    accuracies: dict[str, float] = {}
 
     def nnplug_seconds(backend: str) -> float:
-        seconds, finals[backend] = nnplug_run(backend, x, labels, batch_size)
+        seconds, accuracy = in_child(nnplug_epoch, backend, x, labels, batch_size, test)
+        if accuracy is not None:
+            accuracies[backend] = accuracy
         return seconds
 
     runs: dict[str, Callable[[], float | None]] = {
         f"nnplug-{backend}": partial(nnplug_seconds, backend) for backend in args.backends
     }
     if not args.no_peers:
-        runs.update({name: partial(peer_seconds, name, x, labels, batch_size) for name in PEERS})
-    return interleaved_rates(runs, len(x), args.repeat), finals
+        runs.update(
+            {
+                name: partial(
+                    in_child, PEERS[name], x, labels, batch_size, learning_rate(batch_size)
+                )
+                for name in PEERS
+            }
+        )
+    return interleaved_rates(runs, len(x), args.repeat), accuracies
 
 
-def peer_seconds(name: str, x: np.ndarray, labels: np.ndarray, batch_size: int) -> float | None:
-    """The seconds of one epoch of peer ``name``, timed in a child process of its own, so that
-    no peer's thread pools linger in this one (they would slow the next contender)."""
+def nnplug_epoch(
+    backend: str,
+    x: np.ndarray,
+    labels: np.ndarray,
+    batch_size: int,
+    test: tuple[np.ndarray, np.ndarray] | None,
+) -> tuple[float, float | None]:
+    """Seconds of one SGD epoch on ``backend``, and the test accuracy after it."""
+    seconds, model = nnplug_run(backend, x, labels, batch_size)
+    return seconds, None if test is None else trainer.accuracy(model, *test)
+
+
+def in_child(function: Callable[..., Any], *args: object) -> Any:  # noqa: ANN401
+    """``function(*args)``, called in a new child process (spawned, not forked)."""
     context = multiprocessing.get_context("spawn")
     with concurrent.futures.ProcessPoolExecutor(1, mp_context=context) as pool:
-        return pool.submit(PEERS[name], x, labels, batch_size, learning_rate(batch_size)).result()
+        return pool.submit(function, *args).result()
 
 
 def main() -> None:
@@ -242,12 +271,11 @@ def main() -> None:
     sgd_rates: dict[int, float] = {}
     for batch_size in args.batch_sizes:
         count = args.batch1_samples if batch_size == 1 else len(x_all)
-        rates, finals = measure(args, x_all[:count], labels_all[:count], batch_size)
-        if x_test is not None:
-            accuracies += [
-                (batch_size, backend, count, trainer.accuracy(model, x_test, labels_test))
-                for backend, model in finals.items()
-            ]
+        test = None if x_test is None else (x_test, labels_test)
+        rates, trained = measure(args, x_all[:count], labels_all[:count], batch_size, test)
+        accuracies += [
+            (batch_size, backend, count, accuracy) for backend, accuracy in trained.items()
+        ]
         cells = " | ".join(f"{rate:>12,.0f}" if rate else f"{'-':>12}" for rate in rates.values())
         c, numpy_rate = rates.get("nnplug-c"), rates.get("nnplug-numpy")
         peer_rates = [rates[name] for name in peer_names if rates.get(name)]
