@@ -4,10 +4,10 @@
 
 Trains conv(1->32, 5x5) relu maxpool(2) conv(32->64, 5x5) relu maxpool(2) flatten
 linear(1024->128) relu linear(128->10) with softmax + cross-entropy and Adam (learning
-rate 0.001), float32, over the same ``--samples`` images in the same order, in this one
-process, and prints training samples per second (the best of ``--repeat`` rounds in
-which the libraries take turns, which evens out a shared machine's changing load) and the
-ratios to nnplug's.
+rate 0.001), float32, over the same ``--samples`` images in the same order, and prints
+training samples per second (the best of ``--repeat`` rounds in
+which the libraries take turns, which evens out a shared machine's changing load; each
+turn in a child process of its own) and the ratios to nnplug's.
 Real MNIST with ``--mnist DIR`` (or ``$NNPLUG_DATA_DIR``), else random images. PyTorch and
 JAX are optional (``pip install ".[bench]"``); each is skipped when missing.
 
@@ -18,10 +18,13 @@ script unsets them for itself (it re-executes once).
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
+import multiprocessing
 import os
 import platform
 import sys
 import time
+from collections.abc import Callable
 from functools import partial
 
 _SLOW_BLAS_VARIABLES = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
@@ -161,6 +164,15 @@ def jax_seconds(x: np.ndarray, labels: np.ndarray, batch_size: int) -> float | N
     return (time.perf_counter() - started) * len(images) / max(full, 1)
 
 
+def in_child(function: Callable[..., float | None], *args: object) -> float | None:
+    """``function(*args)``, called in a new child process (spawned, not forked), so that no
+    contender's thread pools (PyTorch's OpenMP threads spin for a while after it) slow the
+    next one."""
+    context = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(1, mp_context=context) as pool:
+        return pool.submit(function, *args).result()
+
+
 def versions() -> str:
     found = [f"NumPy {np.__version__}", f"nnplug {nnplug.__version__}"]
     for name in ("torch", "jax"):
@@ -200,7 +212,7 @@ def main() -> None:
     best: dict[str, float | None] = {}
     for _ in range(args.repeat):
         for name, run in runs.items():
-            seconds = run(x, labels, args.batch_size)
+            seconds = in_child(run, x, labels, args.batch_size)
             if seconds is None:
                 best[name] = None
             else:

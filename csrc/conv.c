@@ -127,6 +127,17 @@ static void im2col(const struct geometry *g, ptrdiff_t images, const float *x, f
     }
 }
 
+/* dst[i] = src[i] (add: dst[i] += src[i]) for i < n, in blocks of 8 with a constant trip
+ * count, which the compiler turns into vector moves; runs of output pixels are short (8 in
+ * the CNN recipe's second layer), too short for a loop with a run-time bound to pay off. */
+NNP_INLINE void copy_run(float *restrict dst, const float *restrict src, ptrdiff_t n, const int add)
+{
+    ptrdiff_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int l = 0; l < 8; l++) dst[i + l] = add ? dst[i + l] + src[i + l] : src[i + l];
+    for (; i < n; i++) dst[i] = add ? dst[i] + src[i] : src[i];
+}
+
 /* The columns of P for one image, as (patch, pixels) planes: row (channel, ky, kx) holds
  * that window position's pixel for every output pixel, so that with stride 1 each output
  * row's run of pixels is one contiguous copy. */
@@ -152,7 +163,7 @@ static void im2col_planes(const struct geometry *g, const float *image, float *p
                     const float *src = image + (ch * g->h + y) * g->w;
                     for (ptrdiff_t ox = 0; ox < lo; ox++) dst[ox] = 0.0f;
                     if (g->sw == 1)
-                        for (ptrdiff_t ox = lo; ox < hi; ox++) dst[ox] = src[ox + shift];
+                        copy_run(dst + lo, src + lo + shift, hi - lo, 0);
                     else
                         for (ptrdiff_t ox = lo; ox < hi; ox++) dst[ox] = src[ox * g->sw + shift];
                     for (ptrdiff_t ox = hi; ox < g->ow; ox++) dst[ox] = 0.0f;
@@ -190,7 +201,7 @@ static void col2im_planes(const struct geometry *g, const float *planes, float *
                     const float *src = plane + oy * g->ow;
                     float *dst = dx + (ch * g->h + y) * g->w;
                     if (g->sw == 1)
-                        for (ptrdiff_t ox = lo; ox < hi; ox++) dst[ox + shift] += src[ox];
+                        copy_run(dst + lo + shift, src + lo, hi - lo, 1);
                     else
                         for (ptrdiff_t ox = lo; ox < hi; ox++) dst[ox * g->sw + shift] += src[ox];
                 }
