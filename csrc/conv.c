@@ -500,8 +500,52 @@ NNP_ROW_MAXIMA(row_maxima_and_places, 1)
 #undef NNP_ROW_MAXIMA
 
 /* 2x2 windows at stride 2, the usual pooling, one plane of h x w pixels at a time: each
- * window's four pixels in row-major order with the same select as above, in one pass. */
+ * window's four pixels in row-major order with the same select as above, in one pass; four
+ * windows at a time in 128-bit vectors (even and odd columns split by shuffles), where the
+ * compiler has vector extensions. */
 #define NNP_TAKE(v, b) ((b) == (b) && !((v) <= (b)))
+
+#if NNP_VECTOR_EXT
+typedef float nnp_pool_vf __attribute__((vector_size(16)));
+typedef int nnp_pool_vi __attribute__((vector_size(16)));
+#if defined(__clang__)
+#define NNP_POOL_SHUF(a, b, ...) __builtin_shufflevector((a), (b), __VA_ARGS__)
+#else
+#define NNP_POOL_SHUF(a, b, ...) __builtin_shuffle((a), (b), (nnp_pool_vi){__VA_ARGS__})
+#endif
+
+NNP_INLINE nnp_pool_vf pool_load(const float *p)
+{
+    nnp_pool_vf v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+NNP_INLINE void pool_store(float *p, nnp_pool_vf v) { memcpy(p, &v, sizeof v); }
+
+/* Lanes where v replaces the running maximum b: NNP_TAKE lane by lane. */
+NNP_INLINE nnp_pool_vi pool_take(nnp_pool_vf v, nnp_pool_vf b) { return (b == b) & ~(v <= b); }
+
+NNP_INLINE nnp_pool_vf pool_select(nnp_pool_vi m, nnp_pool_vf a, nnp_pool_vf b)
+{
+    return (nnp_pool_vf)((m & (nnp_pool_vi)a) | (~m & (nnp_pool_vi)b));
+}
+
+/* The four pixels of windows ox .. ox + 3 of a row pair, as (top-left, top-right,
+ * bottom-left, bottom-right) vectors. */
+NNP_INLINE void pool_quad(const float *r0, const float *r1, ptrdiff_t ox, nnp_pool_vf p[4])
+{
+    const nnp_pool_vf a0 = pool_load(r0 + 2 * ox), a1 = pool_load(r0 + 2 * ox + 4);
+    const nnp_pool_vf c0 = pool_load(r1 + 2 * ox), c1 = pool_load(r1 + 2 * ox + 4);
+    p[0] = NNP_POOL_SHUF(a0, a1, 0, 2, 4, 6);
+    p[1] = NNP_POOL_SHUF(a0, a1, 1, 3, 5, 7);
+    p[2] = NNP_POOL_SHUF(c0, c1, 0, 2, 4, 6);
+    p[3] = NNP_POOL_SHUF(c0, c1, 1, 3, 5, 7);
+}
+#define NNP_POOL_VECTOR 4
+#else
+#define NNP_POOL_VECTOR 0
+#endif
 
 NNP_CLONES
 static void pool2x2_forward(ptrdiff_t planes, ptrdiff_t h, ptrdiff_t w, ptrdiff_t oh,
@@ -511,8 +555,17 @@ static void pool2x2_forward(ptrdiff_t planes, ptrdiff_t h, ptrdiff_t w, ptrdiff_
         for (ptrdiff_t oy = 0; oy < oh; oy++) {
             const float *r0 = x + plane * h * w + 2 * oy * w, *r1 = r0 + w;
             float *out = y + (plane * oh + oy) * ow;
-#pragma omp simd
-            for (ptrdiff_t ox = 0; ox < ow; ox++) {
+            ptrdiff_t ox = 0;
+#if NNP_VECTOR_EXT
+            for (; ox + NNP_POOL_VECTOR <= ow; ox += NNP_POOL_VECTOR) {
+                nnp_pool_vf p[4];
+                pool_quad(r0, r1, ox, p);
+                nnp_pool_vf b = p[0];
+                for (int k = 1; k < 4; k++) b = pool_select(pool_take(p[k], b), p[k], b);
+                pool_store(out + ox, b);
+            }
+#endif
+            for (; ox < ow; ox++) {
                 float b = r0[2 * ox];
                 const float v1 = r0[2 * ox + 1], v2 = r1[2 * ox], v3 = r1[2 * ox + 1];
                 b = NNP_TAKE(v1, b) ? v1 : b;
@@ -536,8 +589,28 @@ static void pool2x2_backward(ptrdiff_t planes, ptrdiff_t h, ptrdiff_t w, ptrdiff
             const float *r0 = x + top, *r1 = r0 + w;
             float *d0 = dx + top, *d1 = d0 + w;
             const float *grad = g_out + (plane * oh + oy) * ow;
-#pragma omp simd
-            for (ptrdiff_t ox = 0; ox < ow; ox++) {
+            ptrdiff_t ox = 0;
+#if NNP_VECTOR_EXT
+            for (; ox + NNP_POOL_VECTOR <= ow; ox += NNP_POOL_VECTOR) {
+                nnp_pool_vf p[4];
+                pool_quad(r0, r1, ox, p);
+                nnp_pool_vf b = p[0];
+                nnp_pool_vi at = {0, 0, 0, 0};
+                for (int k = 1; k < 4; k++) {
+                    const nnp_pool_vi take = pool_take(p[k], b);
+                    b = pool_select(take, p[k], b);
+                    at = (take & k) | (~take & at);
+                }
+                const nnp_pool_vf g = pool_load(grad + ox), zero = {0, 0, 0, 0};
+                nnp_pool_vf q[4];
+                for (int k = 0; k < 4; k++) q[k] = pool_select(at == k, g, zero);
+                pool_store(d0 + 2 * ox, NNP_POOL_SHUF(q[0], q[1], 0, 4, 1, 5));
+                pool_store(d0 + 2 * ox + 4, NNP_POOL_SHUF(q[0], q[1], 2, 6, 3, 7));
+                pool_store(d1 + 2 * ox, NNP_POOL_SHUF(q[2], q[3], 0, 4, 1, 5));
+                pool_store(d1 + 2 * ox + 4, NNP_POOL_SHUF(q[2], q[3], 2, 6, 3, 7));
+            }
+#endif
+            for (; ox < ow; ox++) {
                 float b = r0[2 * ox];
                 int at = 0;
                 const float v1 = r0[2 * ox + 1], v2 = r1[2 * ox], v3 = r1[2 * ox + 1];

@@ -141,6 +141,22 @@ def test_maxpool_nan_wins_as_in_numpy():
     )
 
 
+def test_maxpool_nan_and_ties_in_whole_vectors_of_windows():
+    """2x2 windows at stride 2 run four at a time: NaN anywhere in a window wins, and the first
+    of equal maxima takes the gradient, in every lane."""
+    x = np.zeros((1, 2, 4, 10), np.float32)
+    x[0, 0, 0, 1] = x[0, 0, 1, 2] = x[0, 0, 3, 7] = np.nan
+    x[0, 1, 1, :] = 1.0
+    x[0, 1, 0, 4:6] = 1.0
+    y = C.maxpool2d_forward(x, (2, 2), (2, 2))
+    np.testing.assert_array_equal(y, REFERENCE.maxpool2d_forward(x, (2, 2), (2, 2)))
+    grad = normal(3, *y.shape)
+    np.testing.assert_array_equal(
+        C.maxpool2d_backward(x, grad, (2, 2), (2, 2)),
+        REFERENCE.maxpool2d_backward(x, grad, (2, 2), (2, 2)),
+    )
+
+
 def test_cbackend_falls_back_for_float64_strided_and_overlapping():
     x, weights, bias, grad = conv_arrays((2, 2, 5, 5, 3, (3, 3), (1, 1), (1, 1)), 0)
     wide = np.zeros((2, 2, 5, 10), np.float32)
