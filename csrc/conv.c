@@ -138,6 +138,18 @@ NNP_INLINE void copy_run(float *restrict dst, const float *restrict src, ptrdiff
     for (; i < n; i++) dst[i] = add ? dst[i] + src[i] : src[i];
 }
 
+/* The output columns [lo, hi) whose pixel x = ox * sw + shift, for a window column at
+ * `shift` from the window's left edge (kx - pw), lies inside the image. */
+static void plane_columns(const struct geometry *g, ptrdiff_t shift, ptrdiff_t *lo, ptrdiff_t *hi)
+{
+    ptrdiff_t a = shift < 0 ? (-shift + g->sw - 1) / g->sw : 0;
+    ptrdiff_t b = g->w - shift > 0 ? (g->w - shift + g->sw - 1) / g->sw : 0;
+    if (b > g->ow) b = g->ow;
+    if (a > b) a = b;
+    *lo = a;
+    *hi = b;
+}
+
 /* The columns of P for one image, as (patch, pixels) planes: row (channel, ky, kx) holds
  * that window position's pixel for every output pixel, so that with stride 1 each output
  * row's run of pixels is one contiguous copy. */
@@ -147,12 +159,9 @@ static void im2col_planes(const struct geometry *g, const float *image, float *p
         for (ptrdiff_t ky = 0; ky < g->kh; ky++)
             for (ptrdiff_t kx = 0; kx < g->kw; kx++) {
                 float *plane = planes + ((ch * g->kh + ky) * g->kw + kx) * g->pixels;
-                /* Output columns whose pixel x = ox * sw - pw + kx lies inside the image. */
                 const ptrdiff_t shift = kx - g->pw;
-                ptrdiff_t lo = shift < 0 ? (-shift + g->sw - 1) / g->sw : 0;
-                ptrdiff_t hi = g->w - shift > 0 ? (g->w - shift + g->sw - 1) / g->sw : 0;
-                if (hi > g->ow) hi = g->ow;
-                if (lo > hi) lo = hi;
+                ptrdiff_t lo, hi;
+                plane_columns(g, shift, &lo, &hi);
                 for (ptrdiff_t oy = 0; oy < g->oh; oy++) {
                     float *dst = plane + oy * g->ow;
                     const ptrdiff_t y = oy * g->sh - g->ph + ky;
@@ -191,10 +200,8 @@ static void col2im_planes(const struct geometry *g, const float *planes, float *
             for (ptrdiff_t kx = 0; kx < g->kw; kx++) {
                 const float *plane = planes + ((ch * g->kh + ky) * g->kw + kx) * g->pixels;
                 const ptrdiff_t shift = kx - g->pw;
-                ptrdiff_t lo = shift < 0 ? (-shift + g->sw - 1) / g->sw : 0;
-                ptrdiff_t hi = g->w - shift > 0 ? (g->w - shift + g->sw - 1) / g->sw : 0;
-                if (hi > g->ow) hi = g->ow;
-                if (lo > hi) lo = hi;
+                ptrdiff_t lo, hi;
+                plane_columns(g, shift, &lo, &hi);
                 for (ptrdiff_t oy = 0; oy < g->oh; oy++) {
                     const ptrdiff_t y = oy * g->sh - g->ph + ky;
                     if (y < 0 || y >= g->h) continue;
