@@ -512,6 +512,18 @@ NNP_ROW_MAXIMA(row_maxima_and_places, 1)
  * compiler has vector extensions. */
 #define NNP_TAKE(v, b) ((b) == (b) && !((v) <= (b)))
 
+/* pool_max for the one window at column ox of a row pair. */
+NNP_INLINE float pool_max1(const float *r0, const float *r1, ptrdiff_t ox, int *at)
+{
+    const float p[4] = {r0[2 * ox], r0[2 * ox + 1], r1[2 * ox], r1[2 * ox + 1]};
+    float b = p[0];
+    int where = 0;
+    for (int k = 1; k < 4; k++)
+        if (NNP_TAKE(p[k], b)) b = p[k], where = k;
+    *at = where;
+    return b;
+}
+
 #if NNP_VECTOR_EXT
 typedef float nnp_pool_vf __attribute__((vector_size(16)));
 typedef int nnp_pool_vi __attribute__((vector_size(16)));
@@ -549,6 +561,20 @@ NNP_INLINE void pool_quad(const float *r0, const float *r1, ptrdiff_t ox, nnp_po
     p[2] = NNP_POOL_SHUF(c0, c1, 0, 2, 4, 6);
     p[3] = NNP_POOL_SHUF(c0, c1, 1, 3, 5, 7);
 }
+/* The maximum of each window's four pixels, the first of them (row-major) where they tie,
+ * and, unless `at` is NULL, which one it is (0-3). */
+NNP_INLINE nnp_pool_vf pool_max(const nnp_pool_vf p[4], nnp_pool_vi *at)
+{
+    nnp_pool_vf b = p[0];
+    nnp_pool_vi where = {0, 0, 0, 0};
+    for (int k = 1; k < 4; k++) {
+        const nnp_pool_vi take = pool_take(p[k], b);
+        b = pool_select(take, p[k], b);
+        where = (take & k) | (~take & where);
+    }
+    if (at != NULL) *at = where;
+    return b;
+}
 #define NNP_POOL_VECTOR 4
 #else
 #define NNP_POOL_VECTOR 0
@@ -567,19 +593,10 @@ static void pool2x2_forward(ptrdiff_t planes, ptrdiff_t h, ptrdiff_t w, ptrdiff_
             for (; ox + NNP_POOL_VECTOR <= ow; ox += NNP_POOL_VECTOR) {
                 nnp_pool_vf p[4];
                 pool_quad(r0, r1, ox, p);
-                nnp_pool_vf b = p[0];
-                for (int k = 1; k < 4; k++) b = pool_select(pool_take(p[k], b), p[k], b);
-                pool_store(out + ox, b);
+                pool_store(out + ox, pool_max(p, NULL));
             }
 #endif
-            for (; ox < ow; ox++) {
-                float b = r0[2 * ox];
-                const float v1 = r0[2 * ox + 1], v2 = r1[2 * ox], v3 = r1[2 * ox + 1];
-                b = NNP_TAKE(v1, b) ? v1 : b;
-                b = NNP_TAKE(v2, b) ? v2 : b;
-                b = NNP_TAKE(v3, b) ? v3 : b;
-                out[ox] = b;
-            }
+            for (int at; ox < ow; ox++) out[ox] = pool_max1(r0, r1, ox, &at);
         }
 }
 
@@ -600,14 +617,9 @@ static void pool2x2_backward(ptrdiff_t planes, ptrdiff_t h, ptrdiff_t w, ptrdiff
 #if NNP_VECTOR_EXT
             for (; ox + NNP_POOL_VECTOR <= ow; ox += NNP_POOL_VECTOR) {
                 nnp_pool_vf p[4];
+                nnp_pool_vi at;
                 pool_quad(r0, r1, ox, p);
-                nnp_pool_vf b = p[0];
-                nnp_pool_vi at = {0, 0, 0, 0};
-                for (int k = 1; k < 4; k++) {
-                    const nnp_pool_vi take = pool_take(p[k], b);
-                    b = pool_select(take, p[k], b);
-                    at = (take & k) | (~take & at);
-                }
+                pool_max(p, &at);
                 const nnp_pool_vf g = pool_load(grad + ox), zero = {0, 0, 0, 0};
                 nnp_pool_vf q[4];
                 for (int k = 0; k < 4; k++) q[k] = pool_select(at == k, g, zero);
@@ -618,12 +630,8 @@ static void pool2x2_backward(ptrdiff_t planes, ptrdiff_t h, ptrdiff_t w, ptrdiff
             }
 #endif
             for (; ox < ow; ox++) {
-                float b = r0[2 * ox];
-                int at = 0;
-                const float v1 = r0[2 * ox + 1], v2 = r1[2 * ox], v3 = r1[2 * ox + 1];
-                if (NNP_TAKE(v1, b)) b = v1, at = 1;
-                if (NNP_TAKE(v2, b)) b = v2, at = 2;
-                if (NNP_TAKE(v3, b)) at = 3;
+                int at;
+                pool_max1(r0, r1, ox, &at);
                 const float gv = grad[ox];
                 d0[2 * ox] = at == 0 ? gv : 0.0f;
                 d0[2 * ox + 1] = at == 1 ? gv : 0.0f;
