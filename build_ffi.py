@@ -56,6 +56,7 @@ PRIVATE_HEADERS = [
     "csrc/checks.h",
     "csrc/matmul.h",
     "csrc/matmul_tiles.h",
+    "csrc/optim.h",
     "csrc/simd.h",
     "csrc/vmath.h",
 ]

@@ -20,8 +20,10 @@
 
 #include "nnplug_conv.h"
 #include "nnplug_kernels.h"
+#include "checks.h"
 #include "nnplug_plan.h"
 #include "nnplug_plugin.h"
+#include "optim.h"
 
 /* The plan calls plugin kernels through the types nnplug_plugin.h promises them. */
 _Static_assert(__builtin_types_compatible_p(
@@ -142,6 +144,14 @@ static int check_plan(const struct nnp_plan *plan)
         if (!p->value || !p->grad) return NNP_ERR_NULL;
         if (rule != NNP_RULE_PYTHON && !p->state0) return NNP_ERR_NULL;
         if (rule == NNP_RULE_ADAM && !p->state1) return NNP_ERR_NULL;
+        /* The buffers the rule reads and writes are distinct. */
+        const float *const buffers[] = {p->value, p->grad, p->state0, p->state1};
+        const int used = rule == NNP_RULE_ADAM ? 4 : rule == NNP_RULE_PYTHON ? 2 : 3;
+        for (int a = 0; a < used; a++)
+            for (int b = a + 1; b < used; b++)
+                if (nnp_overlap(buffers[a], 1, p->size, p->size, buffers[b], 1, p->size,
+                                   p->size))
+                    return NNP_ERR_ALIAS;
     }
     if (needs_callback && plan->callback == NULL) return NNP_ERR_NULL;
     return NNP_OK;
@@ -259,6 +269,19 @@ static float *gradient_of(const struct run *run, int me, ptrdiff_t i)
     return me == 0 ? run->plan->param[i].grad : run->copies[(me - 1) * run->plan->params + i];
 }
 
+static void clear(float *a, ptrdiff_t size)
+{
+    for (ptrdiff_t i = 0; i < size; i++) a[i] = 0.0f;
+}
+
+/* The rule applied to elements [lo, lo + size) of parameter p from its gradient there. */
+static void apply(const struct nnp_update *u, const struct nnp_param *p, ptrdiff_t lo,
+                  ptrdiff_t size)
+{
+    nnp_update_apply(u, size, p->value + lo, p->grad + lo, p->state0 + lo,
+                     u->kind == NNP_RULE_ADAM ? p->state1 + lo : NULL);
+}
+
 static void gather_rows(ptrdiff_t lo, ptrdiff_t hi, ptrdiff_t width, const float *src,
                         const long long *index, float *dst)
 {
@@ -366,9 +389,9 @@ static void python_event(struct run *run, int me, int event, int part, ptrdiff_t
 /* Elements [lo, hi) of parameter i: the threads' gradients summed into its own, the rule
  * applied and the gradient cleared, one block at a time so that the block stays in cache
  * from the sum to the clearing. */
-static int update_block(struct run *run, ptrdiff_t i, ptrdiff_t lo, ptrdiff_t hi)
+static void update_block(struct run *run, const struct nnp_update *u, ptrdiff_t i,
+                         ptrdiff_t lo, ptrdiff_t hi)
 {
-    const struct nnp_rule *rule = &run->plan->rule;
     const struct nnp_param *p = &run->plan->param[i];
     const ptrdiff_t size = hi - lo;
     float *grad = p->grad + lo;
@@ -380,25 +403,9 @@ static int update_block(struct run *run, ptrdiff_t i, ptrdiff_t lo, ptrdiff_t hi
                 copy[j] = 0.0f;
             }
         }
-    int status;
-    switch (rule->kind) {
-    case NNP_RULE_SGD:
-        status = nnp_sgd_step(size, p->value + lo, grad, p->state0 + lo, rule->learning_rate,
-                              rule->a);
-        break;
-    case NNP_RULE_ADAM:
-        status = nnp_adam_step(size, p->value + lo, grad, p->state0 + lo, p->state1 + lo,
-                               rule->learning_rate, rule->a, rule->b, rule->epsilon,
-                               rule->step + run->batches_done + 1);
-        break;
-    case NNP_RULE_RMSPROP:
-        status = nnp_rmsprop_step(size, p->value + lo, grad, p->state0 + lo, rule->learning_rate,
-                                  rule->a, rule->epsilon);
-        break;
-    default: return NNP_OK; /* NNP_RULE_PYTHON: the callback updates and clears */
-    }
-    for (ptrdiff_t j = 0; j < size; j++) grad[j] = 0.0f;
-    return status;
+    if (run->plan->rule.kind == NNP_RULE_PYTHON) return; /* the callback updates and clears */
+    apply(u, p, lo, size);
+    clear(grad, size);
 }
 
 /* One batch of n samples starting at sample `start`, rows [lo, hi) on this thread.
@@ -457,6 +464,20 @@ static int batch_step(struct run *run, int me, ptrdiff_t start, ptrdiff_t n, ptr
         return 1;
     }
 
+    /* This batch's rule: Adam's bias corrections depend on the step. Every thread prepares
+     * the same numbers, so all of them stop here or none does. */
+    const struct nnp_rule *rule = &plan->rule;
+    struct nnp_update update = {.kind = 0};
+    if (rule->kind != NNP_RULE_PYTHON) {
+        const int status = nnp_update_prepare(&update, rule->kind, rule->learning_rate, rule->a,
+                                              rule->b, rule->epsilon,
+                                              rule->step + run->batches_done + 1);
+        if (status != NNP_OK) {
+            fail(run, status);
+            return 1;
+        }
+    }
+
     for (ptrdiff_t k = first_back; k >= 0; k--) {
         const struct nnp_step *s = &plan->step[k];
         const float *in = k == 0 ? xb : run->out[k - 1];
@@ -471,12 +492,11 @@ static int batch_step(struct run *run, int me, ptrdiff_t start, ptrdiff_t n, ptr
 
     /* This thread's share of every parameter: sum the private gradients into the shared
      * one, then update (or leave the update to Python) and clear. */
-    const struct nnp_rule *rule = &plan->rule;
     for (ptrdiff_t i = 0; i < plan->params; i++) {
         const ptrdiff_t size = plan->param[i].size;
         const ptrdiff_t a = size * me / run->threads, b = size * (me + 1) / run->threads;
         for (ptrdiff_t lo = a; lo < b; lo += UPDATE_BLOCK)
-            fail(run, update_block(run, i, lo, min_pd(lo + UPDATE_BLOCK, b)));
+            update_block(run, &update, i, lo, min_pd(lo + UPDATE_BLOCK, b));
     }
     if (rule->kind == NNP_RULE_PYTHON)
         python_event(run, me, NNP_EVENT_UPDATE, -1, n, NULL, NULL, NULL, NULL);

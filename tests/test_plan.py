@@ -3,6 +3,8 @@ parts compute one call at a time (bitwise with one thread)."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -323,6 +325,19 @@ def test_the_plan_refuses_arrays_that_are_not_the_models():
     )
     with pytest.raises(ValueError, match="plan step 0 \\(linear\\): its weights"):
         CPlanRunner.build(broken)
+
+
+@requires_c
+def test_the_plan_refuses_a_parameter_whose_state_is_its_gradient():
+    from nnplug._c.plan import CPlanRunner
+
+    model = article_model()
+    plan = training_plan(model, losses.CrossEntropy(), optimizers.Adam(model), 20, 4)
+    velocities = list(plan.update.state[0])
+    velocities[2] = plan.gradients[2]
+    update = dataclasses.replace(plan.update, state=(velocities, plan.update.state[1]))
+    with pytest.raises(ValueError, match="parameter 2: its gradient and optimizer state 0 share"):
+        CPlanRunner.build(dataclasses.replace(plan, update=update))
 
 
 @requires_c

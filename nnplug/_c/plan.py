@@ -104,6 +104,7 @@ class CPlanRunner:
                     f"plan optimizer state {i}", state[i], shape=value.shape, writable=True
                 )
                 setattr(item, field, self._pointer(state[i]))
+            _require_distinct(i, [value, grad, *(state[i] for state in states)])
         return params
 
     @staticmethod
@@ -431,6 +432,18 @@ def nnp_plan_python_callback(context, event, part, rows, a, b, out, loss):  # no
         runner._error = error
         return 1
     return 0
+
+
+def _require_distinct(index: int, buffers: list[np.ndarray]) -> None:
+    """Refuse a parameter whose value, gradient and optimizer state share memory."""
+    names = ["value", "gradient", *(f"optimizer state {k}" for k in range(len(buffers) - 2))]
+    for a in range(len(buffers)):
+        for b in range(a + 1, len(buffers)):
+            if np.shares_memory(buffers[a], buffers[b]):
+                raise ValueError(
+                    f"plan parameter {index}: its {names[a]} and {names[b]} share memory; "
+                    "expected separate arrays"
+                )
 
 
 def _view(pointer: object, rows: int, width: int) -> np.ndarray:
