@@ -11,9 +11,13 @@
  *
  * With T > 1 threads every batch is split into T slices of rows. Each thread runs the
  * kernel steps on its rows; a Python step runs once for the whole batch on the calling
- * thread while the others wait. Parameters of kernel steps get one private gradient
- * buffer per extra thread; each thread then updates a 1/T share of every parameter from
- * the sum of the T gradients, so results depend on T in the last bits.
+ * thread while the others wait. A Linear layer's weights are split by rows (output
+ * features) instead: each thread takes the gradients of its rows of the weights over the
+ * whole batch and updates those rows, and when the layer is the first step it also
+ * computes those features of the layer's outputs for the whole batch, so that its rows
+ * of the weights stay in its own cache. A convolution's parameters get one private
+ * gradient buffer per extra thread; each thread updates a 1/T share of them from the sum
+ * of the T gradients. Results depend on T in the last bits.
  */
 
 enum nnp_step_kind {
@@ -95,7 +99,9 @@ struct nnp_param {
     float *grad;
     float *state0; /* per the rule; may be NULL for NNP_RULE_PYTHON */
     float *state1;
-    int threaded;  /* 1: written by kernel steps on every thread (private copies are summed) */
+    int threaded;  /* 1: a convolution's weights or bias, written on every thread into private
+                    * copies that are summed; 0: any other (a Linear layer's threads take
+                    * whole rows of its weights) */
 };
 
 struct nnp_rule {

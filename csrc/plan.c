@@ -3,9 +3,10 @@
  *
  * Every buffer of a batch (gathered inputs and targets, each step's outputs, dropout masks,
  * the gradient at each step's inputs and outputs) is laid out for the whole batch; a thread
- * works on its own rows of each, so a Python step between kernel steps sees the whole batch
- * in one array. No buffer is reused at another width: one thread's rows of it would then
- * overlap another's. */
+ * works on its own rows of each (of the first Linear layer's outputs, on its own columns:
+ * splits_features), so a Python step between kernel steps sees the whole batch in one
+ * array. No buffer is reused at another width: one thread's rows of it would then overlap
+ * another's. */
 #if !defined(_WIN32)
 #define _POSIX_C_SOURCE 200809L
 #define NNP_HAVE_THREADS 1
@@ -43,6 +44,9 @@ int nnp_plugin_abi_version(void) { return NNPLUG_PLUGIN_ABI_VERSION; }
 #define ALIGN_FLOATS 16
 /* Floats of a parameter updated at a time: a block of each of its buffers fits in L1. */
 #define UPDATE_BLOCK 2048
+/* Rows of a Linear layer's weights that the gradient kernel's register tile covers at the
+ * widest ISA level: threads split the rows in multiples of it. */
+#define FEATURE_TILE 8
 
 static ptrdiff_t min_pd(ptrdiff_t a, ptrdiff_t b) { return a < b ? a : b; }
 static ptrdiff_t aligned(ptrdiff_t floats) { return (floats + ALIGN_FLOATS - 1) / ALIGN_FLOATS * ALIGN_FLOATS; }
@@ -64,11 +68,13 @@ static int check_extern(const struct nnp_step *s)
 /* A plugin kernel's own status says nothing in nnplug's terms: any failure is one code. */
 static int extern_status(int status) { return status == 0 ? NNP_OK : NNP_PLAN_EXTERN; }
 
-static int check_param(const struct nnp_plan *plan, ptrdiff_t index, ptrdiff_t size)
+/* Whether parameter `index` exists, has `size` floats and is `threaded` as its step needs. */
+static int check_param(const struct nnp_plan *plan, ptrdiff_t index, ptrdiff_t size,
+                       int threaded)
 {
     if (index < 0 || index >= plan->params) return 0;
     const struct nnp_param *p = &plan->param[index];
-    return p->size == size && p->threaded;
+    return p->size == size && p->threaded == threaded;
 }
 
 /* The output side of a window of `kernel` moved `stride` over `size` + 2 `padding`, or -1. */
@@ -103,8 +109,8 @@ static int check_plan(const struct nnp_plan *plan)
         if (elementwise(s->kind) && s->n_in != s->n_out) return NNP_PLAN_INVALID;
         switch (s->kind) {
         case NNP_STEP_LINEAR:
-            if (!check_param(plan, s->param, s->n_in * s->n_out)
-                || !check_param(plan, s->param + 1, s->n_out))
+            if (!check_param(plan, s->param, s->n_in * s->n_out, 0)
+                || !check_param(plan, s->param + 1, s->n_out, 0))
                 return NNP_PLAN_INVALID;
             break;
         case NNP_STEP_DROPOUT:
@@ -114,8 +120,8 @@ static int check_plan(const struct nnp_plan *plan)
         case NNP_STEP_CONV2D:
             if (!check_image_step(s, 0)
                 || !check_param(plan, s->param,
-                                s->out_channels * s->channels * s->kernel[0] * s->kernel[1])
-                || !check_param(plan, s->param + 1, s->out_channels))
+                                s->out_channels * s->channels * s->kernel[0] * s->kernel[1], 1)
+                || !check_param(plan, s->param + 1, s->out_channels, 1))
                 return NNP_PLAN_INVALID;
             break;
         case NNP_STEP_MAXPOOL2D:
@@ -335,15 +341,10 @@ static int backward_kernel(struct run *run, int me, const struct nnp_step *s, pt
     const float *g = run->grad[k + 1] + lo * s->n_out;
     float *dx = run->grad[k] + lo * s->n_in;
     switch (s->kind) {
-    case NNP_STEP_LINEAR: {
-        int status = nnp_linear_param_grads(rows, s->n_in, s->n_out, g, s->n_out,
-                                            in + lo * s->n_in, s->n_in,
-                                            gradient_of(run, me, s->param), s->n_in,
-                                            gradient_of(run, me, s->param + 1));
-        if (status != NNP_OK || k == 0) return status; /* nothing uses the input's gradient */
+    case NNP_STEP_LINEAR: /* the weights' gradients: linear_param_grads, after all steps */
+        if (k == 0) return NNP_OK; /* nothing uses the input's gradient */
         return nnp_linear_input_grad(rows, s->n_in, s->n_out, g, s->n_out, p[s->param].value,
                                      s->n_in, dx, s->n_in);
-    }
     case NNP_STEP_TANH: return nnp_tanh_backward(size, y, g, dx);
     case NNP_STEP_SIGMOID: return nnp_sigmoid_backward(size, y, g, dx);
     case NNP_STEP_RELU: return nnp_relu_backward(size, y, g, dx);
@@ -370,6 +371,69 @@ static int backward_kernel(struct run *run, int me, const struct nnp_step *s, pt
         return extern_status(s->ext->backward(size, in + lo * s->n_in, y, g, dx, s->ext->params));
     default: return NNP_PLAN_INVALID;
     }
+}
+
+/* Output features [lo, hi) of a Linear layer of n_out features that thread me takes: whole
+ * register tiles of the gradient kernel where the layer is wide enough. */
+static void feature_share(const struct run *run, int me, ptrdiff_t n_out, ptrdiff_t *lo,
+                          ptrdiff_t *hi)
+{
+    *lo = n_out * me / run->threads / FEATURE_TILE * FEATURE_TILE;
+    *hi = me + 1 == run->threads ? n_out
+                                 : n_out * (me + 1) / run->threads / FEATURE_TILE * FEATURE_TILE;
+}
+
+/* The gradients of thread me's rows of Linear step k's weights and bias, over all n rows of
+ * the batch: no thread needs a private copy of them, and each updates the rows it took. */
+static int linear_param_grads(struct run *run, int me, const struct nnp_step *s, ptrdiff_t k,
+                              const float *in, ptrdiff_t n)
+{
+    const struct nnp_param *w = &run->plan->param[s->param];
+    ptrdiff_t lo, hi;
+    feature_share(run, me, s->n_out, &lo, &hi);
+    return nnp_linear_param_grads(n, s->n_in, hi - lo, run->grad[k + 1] + lo, s->n_out, in,
+                                  s->n_in, w->grad + lo * s->n_in, s->n_in, w[1].grad + lo);
+}
+
+/* Whether the threads split Linear step k by its output features, each taking the batch's
+ * rows for its own rows of the weights: the first step, whose input needs no gradient, so
+ * that no other thread reads, let alone writes, those rows. */
+static int splits_features(const struct run *run, const struct nnp_step *s, ptrdiff_t k)
+{
+    return run->threads > 1 && k == 0 && s->kind == NNP_STEP_LINEAR;
+}
+
+/* Thread me's features of the first step's outputs, for all n rows of the batch. */
+static void linear_forward_features(struct run *run, int me, const struct nnp_step *s,
+                                    const float *in, ptrdiff_t n)
+{
+    const struct nnp_param *w = &run->plan->param[s->param];
+    ptrdiff_t lo, hi;
+    feature_share(run, me, s->n_out, &lo, &hi);
+    if (run->order != NULL) barrier_wait(&run->barrier); /* every row has been gathered */
+    fail(run, nnp_linear_forward(n, s->n_in, hi - lo, in, s->n_in, w->value + lo * s->n_in,
+                                 s->n_in, w[1].value + lo, run->out[0] + lo, s->n_out));
+    barrier_wait(&run->barrier); /* every feature of every row */
+}
+
+/* Elements [a, b) of parameter i that thread me updates: the rows it took the gradients of,
+ * for a Linear layer's weights or bias; an even share of any other. */
+static void update_share(const struct run *run, int me, ptrdiff_t i, ptrdiff_t *a, ptrdiff_t *b)
+{
+    const struct nnp_plan *plan = run->plan;
+    for (ptrdiff_t k = 0; k < plan->steps; k++) {
+        const struct nnp_step *s = &plan->step[k];
+        if (s->kind != NNP_STEP_LINEAR || (i != s->param && i != s->param + 1)) continue;
+        const ptrdiff_t width = i == s->param ? s->n_in : 1;
+        ptrdiff_t lo, hi;
+        feature_share(run, me, s->n_out, &lo, &hi);
+        *a = lo * width;
+        *b = hi * width;
+        return;
+    }
+    const ptrdiff_t size = plan->param[i].size;
+    *a = size * me / run->threads;
+    *b = size * (me + 1) / run->threads;
 }
 
 /* The Python part of step k, or the loss or update (k < 0), on the calling thread while the
@@ -429,6 +493,8 @@ static int batch_step(struct run *run, int me, ptrdiff_t start, ptrdiff_t n, ptr
         const float *in = k == 0 ? xb : run->out[k - 1];
         if (s->kind == NNP_STEP_PYTHON)
             python_event(run, me, NNP_EVENT_FORWARD, s->part, n, in, NULL, run->out[k], NULL);
+        else if (splits_features(run, s, k))
+            linear_forward_features(run, me, s, in, n);
         else
             fail(run, forward_kernel(run, s, k, in, lo, rows));
     }
@@ -489,12 +555,18 @@ static int batch_step(struct run *run, int me, ptrdiff_t start, ptrdiff_t n, ptr
     }
     barrier_wait(&run->barrier);
     if (run->failed != NNP_OK) return 1;
+    for (ptrdiff_t k = 0; k < steps; k++)
+        if (plan->step[k].kind == NNP_STEP_LINEAR)
+            fail(run, linear_param_grads(run, me, &plan->step[k], k,
+                                         k == 0 ? xb : run->out[k - 1], n));
+    barrier_wait(&run->barrier);
+    if (run->failed != NNP_OK) return 1;
 
-    /* This thread's share of every parameter: sum the private gradients into the shared
-     * one, then update (or leave the update to Python) and clear. */
+    /* This thread's share of every parameter: sum a convolution's private gradients into
+     * the shared one, then update (or leave the update to Python) and clear. */
     for (ptrdiff_t i = 0; i < plan->params; i++) {
-        const ptrdiff_t size = plan->param[i].size;
-        const ptrdiff_t a = size * me / run->threads, b = size * (me + 1) / run->threads;
+        ptrdiff_t a, b;
+        update_share(run, me, i, &a, &b);
         for (ptrdiff_t lo = a; lo < b; lo += UPDATE_BLOCK)
             update_block(run, &update, i, lo, min_pd(lo + UPDATE_BLOCK, b));
     }

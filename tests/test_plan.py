@@ -55,6 +55,14 @@ def article_model(first=modules.Tanh, dropout=0.0, seed=0):
     return modules.Sequential([*layers, modules.Linear(8, 4), modules.Softmax()])
 
 
+def uneven_model(seed=0):
+    """A first layer whose 37 features two threads share unevenly (16 and 21)."""
+    nnplug.seed(seed)
+    return modules.Sequential(
+        [modules.Linear(20, 37), modules.ReLU(), modules.Linear(37, 4), modules.Softmax()]
+    )
+
+
 def small_cnn(seed=0):
     """Two convolutions (one padded, one strided) and a pool, on 7x7 images given as rows."""
     nnplug.seed(seed)
@@ -202,6 +210,7 @@ CASES = {
     "python optimizer": lambda: (article_model(), losses.CrossEntropy(), LoggedSGD),
     "python loss": lambda: (article_model(first=Swish), LoggedMSE(), optimizers.RMSprop),
     "convolutions": lambda: (small_cnn(), losses.CrossEntropy(), optimizers.Adam),
+    "uneven widths": lambda: (uneven_model(), losses.CrossEntropy(), optimizers.RMSprop),
 }
 
 

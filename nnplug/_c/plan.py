@@ -87,7 +87,14 @@ class CPlanRunner:
 
     def _parameters(self, plan: TrainingPlan) -> object:
         self._weights_of = self._kernel_parameters(plan)
-        threaded = {i for first in self._weights_of.values() for i in (first, first + 1)}
+        # A convolution's threads write private copies of its gradients, which are summed;
+        # a Linear layer's threads take whole rows of its weights instead.
+        threaded = {
+            i
+            for number, first in self._weights_of.items()
+            if plan.steps[number].kernel == "conv2d"
+            for i in (first, first + 1)
+        }
         params = ffi.new("struct nnp_param[]", max(len(plan.parameters), 1))
         self._keep.append(params)
         states = plan.update.state if not isinstance(plan.update, PythonUpdate) else ()
