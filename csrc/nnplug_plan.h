@@ -26,7 +26,7 @@ enum nnp_step_kind {
     NNP_STEP_SIGMOID = 3,
     NNP_STEP_RELU = 4,
     NNP_STEP_SOFTMAX = 5, /* row-wise softmax */
-    NNP_STEP_DROPOUT = 6, /* inverted dropout (nnp_dropout_forward); *counter advances per batch */
+    NNP_STEP_DROPOUT = 6, /* inverted dropout (nnp_dropout_forward); see `counter` */
     NNP_STEP_PYTHON = 7,  /* a part without kernels: the callback runs it */
     NNP_STEP_CONV2D = 8,  /* nnp_conv2d_*: weights are parameter `param`, bias `param` + 1 */
     NNP_STEP_MAXPOOL2D = 9, /* nnp_maxpool2d_* */
@@ -83,7 +83,9 @@ struct nnp_step {
     unsigned long long threshold; /* DROPOUT: keep where (bits >> 40) >= threshold */
     float scale;                 /* DROPOUT: 1 / (1 - rate) */
     unsigned long long key;      /* DROPOUT */
-    unsigned long long *counter; /* DROPOUT: the batches drawn so far; advanced once per batch */
+    unsigned long long *counter; /* DROPOUT: the batches drawn so far; batch b of a run (from
+                                  * 0) draws mask *counter + b, and the run adds the batches it
+                                  * completed when it returns */
     int part;                    /* PYTHON: passed to the callback */
     /* CONV2D and MAXPOOL2D: each sample is an image (channels, height, width) in, of
      * out_channels (MAXPOOL2D: channels) out; the window, its stride and the padding

@@ -297,8 +297,9 @@ static void gather_rows(ptrdiff_t lo, ptrdiff_t hi, ptrdiff_t width, const float
     }
 }
 
+/* Step k's forward on rows [lo, lo + rows) of the run's batch `number` (from 0). */
 static int forward_kernel(struct run *run, const struct nnp_step *s, ptrdiff_t k,
-                          const float *in, ptrdiff_t lo, ptrdiff_t rows)
+                          const float *in, ptrdiff_t lo, ptrdiff_t rows, ptrdiff_t number)
 {
     const struct nnp_param *p = run->plan->param;
     const float *x = in + lo * s->n_in;
@@ -313,7 +314,8 @@ static int forward_kernel(struct run *run, const struct nnp_step *s, ptrdiff_t k
     case NNP_STEP_RELU: return nnp_relu_forward(size, x, y);
     case NNP_STEP_SOFTMAX: return nnp_softmax_forward(rows, s->n_in, x, s->n_in, y, s->n_out);
     case NNP_STEP_DROPOUT:
-        return nnp_dropout_forward(size, x, run->mask[k] + lo * s->n_out, y, s->key, *s->counter,
+        return nnp_dropout_forward(size, x, run->mask[k] + lo * s->n_out, y, s->key,
+                                   *s->counter + (unsigned long long)number,
                                    lo * s->n_out, s->threshold, s->scale);
     /* One thread each: the plan's own threads already share the batch. */
     case NNP_STEP_CONV2D:
@@ -473,11 +475,15 @@ static void update_block(struct run *run, const struct nnp_update *u, ptrdiff_t 
 }
 
 /* One batch of n samples starting at sample `start`, rows [lo, hi) on this thread.
- * Returns 0 to go on, 1 when the run must stop (all threads return the same). */
+ * Returns 0 to go on, 1 when the run must stop (all threads return the same). Nothing that
+ * another thread reads during the run changes between batches: each works out the batch's
+ * number from `start` (the dropout counters and Adam's step advance by it), so one barrier
+ * ends a batch. */
 static int batch_step(struct run *run, int me, ptrdiff_t start, ptrdiff_t n, ptrdiff_t lo,
                       ptrdiff_t hi)
 {
     const struct nnp_plan *plan = run->plan;
+    const ptrdiff_t number = start / run->batch;
     const ptrdiff_t steps = plan->steps, rows = hi - lo;
     const ptrdiff_t in0 = plan->step[0].n_in, m = plan->step[steps - 1].n_out;
     const float *xb = run->x + start * in0, *tb = run->t + start * m;
@@ -496,7 +502,7 @@ static int batch_step(struct run *run, int me, ptrdiff_t start, ptrdiff_t n, ptr
         else if (splits_features(run, s, k))
             linear_forward_features(run, me, s, in, n);
         else
-            fail(run, forward_kernel(run, s, k, in, lo, rows));
+            fail(run, forward_kernel(run, s, k, in, lo, rows, number));
     }
 
     const float *y = run->out[steps - 1];
@@ -537,7 +543,7 @@ static int batch_step(struct run *run, int me, ptrdiff_t start, ptrdiff_t n, ptr
     if (rule->kind != NNP_RULE_PYTHON) {
         const int status = nnp_update_prepare(&update, rule->kind, rule->learning_rate, rule->a,
                                               rule->b, rule->epsilon,
-                                              rule->step + run->batches_done + 1);
+                                              rule->step + number + 1);
         if (status != NNP_OK) {
             fail(run, status);
             return 1;
@@ -567,20 +573,17 @@ static int batch_step(struct run *run, int me, ptrdiff_t start, ptrdiff_t n, ptr
     for (ptrdiff_t i = 0; i < plan->params; i++) {
         ptrdiff_t a, b;
         update_share(run, me, i, &a, &b);
-        for (ptrdiff_t lo = a; lo < b; lo += UPDATE_BLOCK)
-            update_block(run, &update, i, lo, min_pd(lo + UPDATE_BLOCK, b));
+        for (ptrdiff_t from = a; from < b; from += UPDATE_BLOCK)
+            update_block(run, &update, i, from, min_pd(from + UPDATE_BLOCK, b));
     }
     if (rule->kind == NNP_RULE_PYTHON)
         python_event(run, me, NNP_EVENT_UPDATE, -1, n, NULL, NULL, NULL, NULL);
-    barrier_wait(&run->barrier);
+    barrier_wait(&run->barrier); /* the next batch reads the updated parameters */
     if (run->failed != NNP_OK) return 1;
-    if (me == 0) {
-        for (ptrdiff_t k = 0; k < steps; k++)
-            if (plan->step[k].kind == NNP_STEP_DROPOUT) *plan->step[k].counter += 1;
+    if (me == 0) { /* read once the run is over */
         run->loss_sum += total;
         run->batches_done++;
     }
-    barrier_wait(&run->barrier); /* the counters and batches_done are read next batch */
     return 0;
 }
 
@@ -666,6 +669,9 @@ static int run_plan(const struct nnp_plan *plan, ptrdiff_t count, const float *x
 #else
     run_thread(&run, 0);
 #endif
+    for (ptrdiff_t k = 0; k < steps; k++)
+        if (plan->step[k].kind == NNP_STEP_DROPOUT)
+            *plan->step[k].counter += (unsigned long long)run.batches_done;
     *loss_sum = run.loss_sum;
     *batches_done = run.batches_done;
     *stopped_loss = run.stopped_loss;
