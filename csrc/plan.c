@@ -298,6 +298,15 @@ static void gather_rows(ptrdiff_t lo, ptrdiff_t hi, ptrdiff_t width, const float
 }
 
 /* Step k's forward on rows [lo, lo + rows) of the run's batch `number` (from 0). */
+/* Thread me's rows of the inputs of the batch that starts at sample `start`, gathered in
+ * the sample order. */
+static void gather_inputs(struct run *run, int me, ptrdiff_t start)
+{
+    const ptrdiff_t n = min_pd(run->batch, run->count - start);
+    gather_rows(n * me / run->threads, n * (me + 1) / run->threads, run->plan->step[0].n_in,
+                run->x, run->order + start, run->xin);
+}
+
 static int forward_kernel(struct run *run, const struct nnp_step *s, ptrdiff_t k,
                           const float *in, ptrdiff_t lo, ptrdiff_t rows, ptrdiff_t number)
 {
@@ -412,7 +421,6 @@ static void linear_forward_features(struct run *run, int me, const struct nnp_st
     const struct nnp_param *w = &run->plan->param[s->param];
     ptrdiff_t lo, hi;
     feature_share(run, me, s->n_out, &lo, &hi);
-    if (run->order != NULL) barrier_wait(&run->barrier); /* every row has been gathered */
     fail(run, nnp_linear_forward(n, s->n_in, hi - lo, in, s->n_in, w->value + lo * s->n_in,
                                  s->n_in, w[1].value + lo, run->out[0] + lo, s->n_out));
     barrier_wait(&run->barrier); /* every feature of every row */
@@ -487,8 +495,7 @@ static int batch_step(struct run *run, int me, ptrdiff_t start, ptrdiff_t n, ptr
     const ptrdiff_t steps = plan->steps, rows = hi - lo;
     const ptrdiff_t in0 = plan->step[0].n_in, m = plan->step[steps - 1].n_out;
     const float *xb = run->x + start * in0, *tb = run->t + start * m;
-    if (run->order != NULL) {
-        gather_rows(lo, hi, in0, run->x, run->order + start, run->xin);
+    if (run->order != NULL) { /* gather_inputs has gathered the inputs */
         gather_rows(lo, hi, m, run->t, run->order + start, run->tin);
         xb = run->xin;
         tb = run->tin;
@@ -567,6 +574,9 @@ static int batch_step(struct run *run, int me, ptrdiff_t start, ptrdiff_t n, ptr
                                          k == 0 ? xb : run->out[k - 1], n));
     barrier_wait(&run->barrier);
     if (run->failed != NNP_OK) return 1;
+    /* Nothing reads this batch's inputs any more: gather the next one's while the threads
+     * update, so that the barrier after the update is the only one before its forward. */
+    if (run->order != NULL && start + n < run->count) gather_inputs(run, me, start + n);
 
     /* This thread's share of every parameter: sum a convolution's private gradients into
      * the shared one, then update (or leave the update to Python) and clear. */
@@ -590,6 +600,10 @@ static int batch_step(struct run *run, int me, ptrdiff_t start, ptrdiff_t n, ptr
 /* The batch loop, run by every thread in step with the others. */
 static void run_thread(struct run *run, int me)
 {
+    if (run->order != NULL && run->count > 0) {
+        gather_inputs(run, me, 0);
+        barrier_wait(&run->barrier); /* a first Linear step reads every row */
+    }
     for (ptrdiff_t start = 0; start < run->count; start += run->batch) {
         const ptrdiff_t n = min_pd(run->batch, run->count - start);
         const ptrdiff_t lo = n * me / run->threads, hi = n * (me + 1) / run->threads;
