@@ -63,6 +63,15 @@ def uneven_model(seed=0):
     )
 
 
+def wide_input_model(seed=0):
+    """1,030 inputs: two threads split the first layer by features for batches of up to 63
+    rows and by rows above."""
+    nnplug.seed(seed)
+    return modules.Sequential(
+        [modules.Linear(1030, 16), modules.Tanh(), modules.Linear(16, 4), modules.Softmax()]
+    )
+
+
 def small_cnn(seed=0):
     """Two convolutions (one padded, one strided) and a pool, on 7x7 images given as rows."""
     nnplug.seed(seed)
@@ -211,6 +220,7 @@ CASES = {
     "python loss": lambda: (article_model(first=Swish), LoggedMSE(), optimizers.RMSprop),
     "convolutions": lambda: (small_cnn(), losses.CrossEntropy(), optimizers.Adam),
     "uneven widths": lambda: (uneven_model(), losses.CrossEntropy(), optimizers.RMSprop),
+    "wide inputs": lambda: (wide_input_model(), losses.CrossEntropy(), optimizers.SGD),
 }
 
 
