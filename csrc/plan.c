@@ -467,8 +467,8 @@ static void python_event(struct run *run, int me, int event, int part, ptrdiff_t
     barrier_wait(&run->barrier);
 }
 
-/* Elements [lo, hi) of parameter i: the threads' gradients summed into its own, the rule
- * applied and the gradient cleared, one block at a time so that the block stays in cache
+/* Elements [lo, hi) of parameter i: a convolution's private gradients from the other
+ * threads summed into its own, the rule applied and the gradient cleared, one block at a time so that the block stays in cache
  * from the sum to the clearing. */
 static void update_block(struct run *run, const struct nnp_update *u, ptrdiff_t i,
                          ptrdiff_t lo, ptrdiff_t hi)
