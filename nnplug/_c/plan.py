@@ -89,12 +89,11 @@ class CPlanRunner:
         self._weights_of = self._kernel_parameters(plan)
         # A convolution's threads write private copies of its gradients, which are summed;
         # a Linear layer's threads take whole rows of its weights instead.
-        threaded = {
-            i
-            for number, first in self._weights_of.items()
-            if plan.steps[number].kernel == "conv2d"
-            for i in (first, first + 1)
-        }
+        threaded: set[int] = set()
+        for number, first in self._weights_of.items():
+            step = plan.steps[number]
+            if isinstance(step, KernelStep) and step.kernel == "conv2d":
+                threaded |= {first, first + 1}
         params = ffi.new("struct nnp_param[]", max(len(plan.parameters), 1))
         self._keep.append(params)
         states = plan.update.state if not isinstance(plan.update, PythonUpdate) else ()
