@@ -8,11 +8,12 @@ thread, with an exception kept and raised again once C has returned.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from itertools import combinations
 from typing import Any
 
 import numpy as np
 
-from nnplug._c._checks import ensure, require_float32
+from nnplug._c._checks import ensure, no_overlap, require_float32
 from nnplug._c.dropout import threshold_and_scale
 from nnplug._c.plugin_kernels import extern_elementwise
 from nnplug._native import ffi, lib
@@ -110,7 +111,10 @@ class CPlanRunner:
                     f"plan optimizer state {i}", state[i], shape=value.shape, writable=True
                 )
                 setattr(item, field, self._pointer(state[i]))
-            _require_distinct(i, [value, grad, *(state[i] for state in states)])
+            buffers = {"value": value, "gradient": grad}
+            buffers |= {f"optimizer state {k}": state[i] for k, state in enumerate(states)}
+            for (name, array), (other_name, other) in combinations(buffers.items(), 2):
+                no_overlap(f"plan parameter {i}", name, array, other_name, other)
         return params
 
     @staticmethod
@@ -438,18 +442,6 @@ def nnp_plan_python_callback(context, event, part, rows, a, b, out, loss):  # no
         runner._error = error
         return 1
     return 0
-
-
-def _require_distinct(index: int, buffers: list[np.ndarray]) -> None:
-    """Refuse a parameter whose value, gradient and optimizer state share memory."""
-    names = ["value", "gradient", *(f"optimizer state {k}" for k in range(len(buffers) - 2))]
-    for a in range(len(buffers)):
-        for b in range(a + 1, len(buffers)):
-            if np.shares_memory(buffers[a], buffers[b]):
-                raise ValueError(
-                    f"plan parameter {index}: its {names[a]} and {names[b]} share memory; "
-                    "expected separate arrays"
-                )
 
 
 def _view(pointer: object, rows: int, width: int) -> np.ndarray:
