@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import re
 import shutil
@@ -122,3 +123,18 @@ def test_c_sources_compile_without_warnings(tmp_path):
             env={**os.environ, "LC_ALL": "C"},
         )
         assert result.returncode == 0, f"{source}:\n{result.stderr}"
+
+
+def test_the_distribution_lists_every_package():
+    """pyproject.toml names its packages one by one; a new subpackage left off that list
+    works in an editable install and is missing from a wheel."""
+    config = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    listed = re.search(r"^\[tool\.setuptools\]\npackages = (\[.*\])$", config, re.MULTILINE)
+    assert listed, "pyproject.toml: no packages list under [tool.setuptools]"
+    nnplug_dir = ROOT / "nnplug"
+    found = {
+        ".".join(("nnplug", *init.parent.relative_to(nnplug_dir).parts))
+        for init in nnplug_dir.rglob("__init__.py")
+    }
+    missing = found - set(json.loads(listed.group(1)))
+    assert not missing, f"add to [tool.setuptools] packages in pyproject.toml: {sorted(missing)}"
