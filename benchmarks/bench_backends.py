@@ -26,16 +26,14 @@ OPENBLAS_L2_SIZE unset; this script re-executes itself once without them.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from collections.abc import Callable
 from functools import partial
 
-_SLOW_BLAS_VARIABLES = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
-if any(name in os.environ for name in _SLOW_BLAS_VARIABLES):
-    clean = {k: v for k, v in os.environ.items() if k not in _SLOW_BLAS_VARIABLES}
-    os.execve(sys.executable, [sys.executable, *sys.argv], clean)
+import harness
+
+harness.without_slow_blas()
 
 import numpy as np  # noqa: E402  (after the re-exec, so OpenBLAS sees the clean environment)
 from layer_by_layer import LayerByLayerC  # noqa: E402

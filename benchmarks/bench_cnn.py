@@ -18,19 +18,14 @@ script unsets them for itself (it re-executes once).
 from __future__ import annotations
 
 import argparse
-import concurrent.futures
-import multiprocessing
 import os
 import platform
-import sys
 import time
-from collections.abc import Callable
 from functools import partial
 
-_SLOW_BLAS_VARIABLES = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
-if any(name in os.environ for name in _SLOW_BLAS_VARIABLES):
-    clean = {k: v for k, v in os.environ.items() if k not in _SLOW_BLAS_VARIABLES}
-    os.execve(sys.executable, [sys.executable, *sys.argv], clean)
+import harness
+
+harness.without_slow_blas()
 
 import numpy as np  # noqa: E402  (after the re-exec, so OpenBLAS sees the clean environment)
 
@@ -164,15 +159,6 @@ def jax_seconds(x: np.ndarray, labels: np.ndarray, batch_size: int) -> float | N
     return (time.perf_counter() - started) * len(images) / max(full, 1)
 
 
-def in_child(function: Callable[..., float | None], *args: object) -> float | None:
-    """``function(*args)``, called in a new child process (spawned, not forked), so that no
-    contender's thread pools (PyTorch's OpenMP threads spin for a while after it) slow the
-    next one."""
-    context = multiprocessing.get_context("spawn")
-    with concurrent.futures.ProcessPoolExecutor(1, mp_context=context) as pool:
-        return pool.submit(function, *args).result()
-
-
 def versions() -> str:
     found = [f"NumPy {np.__version__}", f"nnplug {nnplug.__version__}"]
     for name in ("torch", "jax"):
@@ -212,7 +198,7 @@ def main() -> None:
     best: dict[str, float | None] = {}
     for _ in range(args.repeat):
         for name, run in runs.items():
-            seconds = in_child(run, x, labels, args.batch_size)
+            seconds = harness.in_child(run, x, labels, args.batch_size)
             if seconds is None:
                 best[name] = None
             else:

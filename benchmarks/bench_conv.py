@@ -18,15 +18,12 @@ script unsets them for itself (it re-executes once).
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 import time
 from collections.abc import Callable
 
-_SLOW_BLAS_VARIABLES = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
-if any(name in os.environ for name in _SLOW_BLAS_VARIABLES):
-    clean = {k: v for k, v in os.environ.items() if k not in _SLOW_BLAS_VARIABLES}
-    os.execve(sys.executable, [sys.executable, *sys.argv], clean)
+import harness
+
+harness.without_slow_blas()
 
 import numpy as np  # noqa: E402  (after the re-exec, so OpenBLAS sees the clean environment)
 

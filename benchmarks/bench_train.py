@@ -27,8 +27,6 @@ and OPENBLAS_L2_SIZE unset; this script unsets them for itself (it re-executes o
 from __future__ import annotations
 
 import argparse
-import concurrent.futures
-import multiprocessing
 import os
 import platform
 import sys
@@ -36,17 +34,14 @@ import time
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
-from typing import Any
 
-_SLOW_BLAS_VARIABLES = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
-if any(name in os.environ for name in _SLOW_BLAS_VARIABLES):
-    clean = {k: v for k, v in os.environ.items() if k not in _SLOW_BLAS_VARIABLES}
-    os.execve(sys.executable, [sys.executable, *sys.argv], clean)
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # also when imported from elsewhere
+
+import harness  # noqa: E402
+
+harness.without_slow_blas()
 
 import numpy as np  # noqa: E402  (after the re-exec, so OpenBLAS sees the clean environment)
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
 import peers  # noqa: E402
 from layer_by_layer import LayerByLayerC  # noqa: E402
 
@@ -194,7 +189,7 @@ def measure(
     accuracies: dict[str, float] = {}
 
     def nnplug_seconds(backend: str) -> float:
-        seconds, accuracy = in_child(nnplug_epoch, backend, x, labels, batch_size, test)
+        seconds, accuracy = harness.in_child(nnplug_epoch, backend, x, labels, batch_size, test)
         if accuracy is not None:
             accuracies[backend] = accuracy
         return seconds
@@ -206,7 +201,7 @@ def measure(
         runs.update(
             {
                 name: partial(
-                    in_child, PEERS[name], x, labels, batch_size, learning_rate(batch_size)
+                    harness.in_child, PEERS[name], x, labels, batch_size, learning_rate(batch_size)
                 )
                 for name in PEERS
             }
@@ -224,13 +219,6 @@ def nnplug_epoch(
     """Seconds of one SGD epoch on ``backend``, and the test accuracy after it."""
     seconds, model = nnplug_run(backend, x, labels, batch_size)
     return seconds, None if test is None else trainer.accuracy(model, *test)
-
-
-def in_child(function: Callable[..., Any], *args: object) -> Any:  # noqa: ANN401
-    """``function(*args)``, called in a new child process (spawned, not forked)."""
-    context = multiprocessing.get_context("spawn")
-    with concurrent.futures.ProcessPoolExecutor(1, mp_context=context) as pool:
-        return pool.submit(function, *args).result()
 
 
 def main() -> None:
