@@ -24,15 +24,12 @@ place, so a failed save leaves any previous file at that path as it was.
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import inspect
 import json
 import math
 import os
-import secrets
 import struct
-import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -41,6 +38,7 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from nnplug import errors, plugins, registry, rng
+from nnplug.atomic_files import atomic_file, name_limit
 from nnplug.modules.linear import Linear
 from nnplug.modules.module import Module
 from nnplug.modules.sequential import Sequential
@@ -93,7 +91,7 @@ def save(model: Module, path: str | os.PathLike[str], *, allow_nonfinite: bool =
     }
     header_bytes = json.dumps(header, sort_keys=True, allow_nan=False).encode("utf-8")
     payload_length = sum(array.nbytes for array in arrays)
-    with _atomic_file(Path(path)) as file:
+    with atomic_file(Path(path), "the model") as file:
         writer = _HashingWriter(file)
         writer.write(MAGIC)
         writer.write(_PREAMBLE.pack(FORMAT_VERSION, len(header_bytes), payload_length))
@@ -163,7 +161,7 @@ def check_save_path(path: str | os.PathLike[str], what: str = "model") -> None:
     and is writable, the name fits, and ``path`` is not a directory), before a long run."""
     path = Path(path)
     directory = path.parent
-    if directory.is_dir() and len(os.fsencode(path.name)) > (limit := _name_limit(directory)):
+    if directory.is_dir() and len(os.fsencode(path.name)) > (limit := name_limit(directory)):
         raise errors.OutputPathError(
             f"cannot save the {what} to {path}: the file name is "
             f"{len(os.fsencode(path.name))} bytes, the directory allows {limit}"
@@ -204,71 +202,6 @@ class _HashingWriter:
     def write(self, data: bytes) -> None:
         self.digest.update(data)
         self.file.write(data)
-
-
-@contextmanager
-def _atomic_file(path: Path) -> Iterator[BinaryIO]:
-    """Yield a binary file that replaces ``path`` only once fully written and synced to disk.
-
-    On any error the temporary file is removed and ``path`` is left untouched.
-    """
-    temporary = path.with_name(_temporary_name(path.name, _name_limit(path.parent)))
-    # O_EXCL: never write through a file or link someone else put there. Mode 0o666 lets the
-    # umask decide the permissions, as for any new file.
-    try:
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    except FileNotFoundError:
-        raise FileNotFoundError(
-            errno.ENOENT, "cannot save the model: no such directory", str(path.parent)
-        ) from None
-    try:
-        with os.fdopen(fd, "wb") as file:
-            yield file
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-    try:
-        _sync_directory(path.parent)
-    except OSError as error:  # the new file is in place; only its durability is in doubt
-        warnings.warn(
-            f"saved {path}, but could not sync its directory ({error.strerror}): after a "
-            f"crash the previous file may reappear",
-            RuntimeWarning,
-            stacklevel=3,
-        )
-
-
-def _temporary_name(name: str, limit: int) -> str:
-    """A hidden, unique name next to ``name`` that fits in ``limit`` bytes."""
-    token = secrets.token_hex(6)
-    room = limit - len(f"..{token}.tmp")
-    encoded = os.fsencode(name)
-    if len(encoded) > room:
-        # Cut on a character boundary, so the name still decodes.
-        encoded = encoded[: max(room, 0)].decode("utf-8", "ignore").encode("utf-8")
-        name = os.fsdecode(encoded)
-    return f".{name}.{token}.tmp" if name else f".{token}.tmp"
-
-
-def _name_limit(directory: Path) -> int:
-    try:
-        return os.pathconf(directory, "PC_NAME_MAX")
-    except (OSError, ValueError, AttributeError):
-        return 255
-
-
-def _sync_directory(directory: Path) -> None:
-    """Make a rename in ``directory`` durable (POSIX; a no-op where directories can't be opened)."""
-    if not hasattr(os, "O_DIRECTORY"):
-        return
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _little_endian(param: np.ndarray) -> np.ndarray:
@@ -689,12 +622,8 @@ class _ZeroDraws(np.random.Generator):
 @contextmanager
 def _zero_initialisation(arrays: list[_ArrayLayout]) -> Iterator[None]:
     """Give layers zeros instead of random initial weights, and leave nnplug's stream as it was."""
-    saved = rng._generator
-    rng._generator = _ZeroDraws(max((math.prod(shape) for _, shape in arrays), default=0))
-    try:
+    with rng.drawing_from(_ZeroDraws(max((math.prod(shape) for _, shape in arrays), default=0))):
         yield
-    finally:
-        rng._generator = saved
 
 
 def _named_parameters(module: Module, path: str) -> Iterator[tuple[str, np.ndarray]]:

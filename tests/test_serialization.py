@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import json
 import os
 import struct
+import threading
 import types
 import zipfile
 
@@ -14,7 +16,7 @@ import numpy as np
 import pytest
 
 import nnplug
-from nnplug import errors, modules, plugins, serialization
+from nnplug import atomic_files, errors, modules, plugins, serialization
 from nnplug.errors import ModelFileError
 from nnplug.plugins import PluginInfo
 from nnplug.spec import SpecError
@@ -418,7 +420,7 @@ def test_a_failed_directory_sync_after_the_rename_is_a_warning(tmp_path, model, 
     def refuse(directory):
         raise PermissionError(errno.EACCES, "Permission denied", str(directory))
 
-    monkeypatch.setattr(serialization, "_sync_directory", refuse)
+    monkeypatch.setattr(atomic_files, "sync_directory", refuse)
     path = tmp_path / "model.nnp"
     with pytest.warns(RuntimeWarning, match="saved .*model.nnp, but could not sync its directory"):
         nnplug.save(model, path)
@@ -466,3 +468,29 @@ def test_a_plugin_layer_is_checked_right_after_it_is_built(tmp_path):
             nnplug.load(path)
     finally:
         plugins.host().unregister("cube")
+
+
+def test_loading_in_one_thread_leaves_another_threads_draws_random(saved):
+    """Loading gives layers zeros in place of random weights in its own thread only."""
+    path, _ = saved
+    inside, release = threading.Event(), threading.Event()
+    original = serialization._zero_initialisation
+
+    @contextlib.contextmanager
+    def held(arrays):
+        with original(arrays):
+            inside.set()
+            release.wait(10)
+            yield
+
+    loader = threading.Thread(target=nnplug.load, args=(path,))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(serialization, "_zero_initialisation", held)
+        loader.start()
+        try:
+            assert inside.wait(10)
+            layer = modules.Linear(8, 8)
+        finally:
+            release.set()
+            loader.join(10)
+    assert np.count_nonzero(layer.weights) == layer.weights.size

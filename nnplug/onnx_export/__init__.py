@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from nnplug import errors
+from nnplug.atomic_files import atomic_file
 from nnplug.modules.module import Module
 from nnplug.onnx_export.names import BATCH, INPUT_NAME, OUTPUT_NAME
 
@@ -58,8 +59,6 @@ def export_onnx(
     and its plugin) nothing is written, and a file already at ``path`` is left as it was.
     """
     proto = to_onnx(model, input_shape=input_shape, opset=opset)
-    from nnplug.serialization import _atomic_file
-
     path = Path(path)
     if not path.parent.is_dir():
         raise FileNotFoundError(
@@ -68,7 +67,7 @@ def export_onnx(
             str(path),
         )
     try:
-        with _atomic_file(path) as file:
+        with atomic_file(path, "the ONNX model") as file:
             file.write(proto.SerializeToString())
     except OSError as error:
         reason = f"cannot write the ONNX model: {error.strerror or error}"
