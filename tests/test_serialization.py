@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import nnplug
-from nnplug import atomic_files, errors, modules, plugins, serialization
+from nnplug import atomic_files, checked_build, errors, modules, plugins, serialization
 from nnplug.errors import ModelFileError
 from nnplug.plugins import PluginInfo
 from nnplug.spec import SpecError
@@ -474,7 +474,7 @@ def test_loading_in_one_thread_leaves_another_threads_draws_random(saved):
     """Loading gives layers zeros in place of random weights in its own thread only."""
     path, _ = saved
     inside, release = threading.Event(), threading.Event()
-    original = serialization._zero_initialisation
+    original = checked_build.zero_initialisation
 
     @contextlib.contextmanager
     def held(arrays):
@@ -485,7 +485,7 @@ def test_loading_in_one_thread_leaves_another_threads_draws_random(saved):
 
     loader = threading.Thread(target=nnplug.load, args=(path,))
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(serialization, "_zero_initialisation", held)
+        patch.setattr(checked_build, "zero_initialisation", held)
         loader.start()
         try:
             assert inside.wait(10)
