@@ -92,22 +92,60 @@ static ptrdiff_t vector_len(int level)
 
 /* ---- entry points ---------------------------------------------------------------------- */
 
-/* Which forward kernel suits a product: the backward kernels' tile on panels of W
- * transposed on the fly needs no reductions, and beats the dot-product tile by up to 2x on
- * short rows (100 inputs) and 5x on the 25-input patches of a 5x5 convolution, from 32
- * rows of x on; below that the dot-product tile, which needs no copy, is as fast or faster.
- * On long rows (512 inputs and more) the dot-product tile's reductions cost little, and it
- * wins when the panels would pad the outputs to whole vectors by more than 1/16 (784 x 100:
- * 91-98 against 83-89 GFLOP/s, measured at 128 and 256 rows on AVX-512). */
+/* How many output features the forward kernel that packs W takes; the dot-product tile
+ * takes the rest. The backward kernels' tile on panels of W transposed on the fly needs no
+ * reductions, and beats the dot-product tile by up to 2x on short rows (100 inputs) and 5x
+ * on the 25-input patches of a 5x5 convolution, from 32 rows of x on; below that the
+ * dot-product tile, which needs no copy, is as fast or faster. On long rows (512 inputs and
+ * more) the packed panels would pad a ragged last vector of outputs with zeros that cost as
+ * much as real ones, so when that padding exceeds 1/16 of the outputs, the packed kernel
+ * takes the whole vectors and the dot-product tile the few outputs left (784 inputs, one
+ * thread, AVX-512: 100 outputs in 227 us against 239 us for the dot-product tile alone at
+ * 128 rows, 52 outputs in 234 us against 259 us at 256 rows). */
 #define FORWARD_PACKED_MIN_ROWS 32
 #define FORWARD_DOT_MIN_INPUTS 512
 
-static int forward_packed(int level, ptrdiff_t n, ptrdiff_t in, ptrdiff_t out)
+static ptrdiff_t packed_features(int level, ptrdiff_t n, ptrdiff_t in, ptrdiff_t out)
 {
     const ptrdiff_t per_vector = vector_len(level);
     const ptrdiff_t padded = (out + per_vector - 1) / per_vector * per_vector;
     if (n < FORWARD_PACKED_MIN_ROWS || out < per_vector) return 0;
-    return in < FORWARD_DOT_MIN_INPUTS || 16 * (padded - out) <= padded;
+    if (in < FORWARD_DOT_MIN_INPUTS || 16 * (padded - out) <= padded) return out;
+    return out / per_vector * per_vector;
+}
+
+/* y = x W^T + b for `cols` outputs, by the packed kernel (checked arguments, in >= one vector). */
+static void forward_packed(int level, ptrdiff_t n, ptrdiff_t in, ptrdiff_t cols, const float *x,
+                           ptrdiff_t ldx, const float *w, ptrdiff_t ldw, const float *b, float *y,
+                           ptrdiff_t ldy)
+{
+    switch (level) {
+#if NNP_X86_LEVELS
+    case 4: linear_forward_packed_v4(n, in, cols, x, ldx, w, ldw, b, y, ldy); break;
+    case 3: linear_forward_packed_v3(n, in, cols, x, ldx, w, ldw, b, y, ldy); break;
+#endif
+#if NNP_VECTOR_EXT
+    case 2: linear_forward_packed_v2(n, in, cols, x, ldx, w, ldw, b, y, ldy); break;
+#endif
+    default: linear_forward_packed_v1(n, in, cols, x, ldx, w, ldw, b, y, ldy); break;
+    }
+}
+
+/* The same by the dot-product tile. */
+static void forward_dot(int level, ptrdiff_t n, ptrdiff_t in, ptrdiff_t cols, const float *x,
+                        ptrdiff_t ldx, const float *w, ptrdiff_t ldw, const float *b, float *y,
+                        ptrdiff_t ldy)
+{
+    switch (level) {
+#if NNP_X86_LEVELS
+    case 4: linear_forward_v4(n, in, cols, x, ldx, w, ldw, b, y, ldy); break;
+    case 3: linear_forward_v3(n, in, cols, x, ldx, w, ldw, b, y, ldy); break;
+#endif
+#if NNP_VECTOR_EXT
+    case 2: linear_forward_v2(n, in, cols, x, ldx, w, ldw, b, y, ldy); break;
+#endif
+    default: linear_forward_v1(n, in, cols, x, ldx, w, ldw, b, y, ldy); break;
+    }
 }
 
 int nnp_linear_forward(ptrdiff_t n, ptrdiff_t in, ptrdiff_t out, const float *x, ptrdiff_t ldx,
@@ -135,29 +173,11 @@ int nnp_linear_forward(ptrdiff_t n, ptrdiff_t in, ptrdiff_t out, const float *x,
         }
         return NNP_OK;
     }
-    if (forward_packed(level, n, in, out)) {
-        switch (level) {
-#if NNP_X86_LEVELS
-        case 4: linear_forward_packed_v4(n, in, out, x, ldx, w, ldw, b, y, ldy); break;
-        case 3: linear_forward_packed_v3(n, in, out, x, ldx, w, ldw, b, y, ldy); break;
-#endif
-#if NNP_VECTOR_EXT
-        case 2: linear_forward_packed_v2(n, in, out, x, ldx, w, ldw, b, y, ldy); break;
-#endif
-        default: linear_forward_packed_v1(n, in, out, x, ldx, w, ldw, b, y, ldy); break;
-        }
-        return NNP_OK;
-    }
-    switch (level) {
-#if NNP_X86_LEVELS
-    case 4: linear_forward_v4(n, in, out, x, ldx, w, ldw, b, y, ldy); break;
-    case 3: linear_forward_v3(n, in, out, x, ldx, w, ldw, b, y, ldy); break;
-#endif
-#if NNP_VECTOR_EXT
-    case 2: linear_forward_v2(n, in, out, x, ldx, w, ldw, b, y, ldy); break;
-#endif
-    default: linear_forward_v1(n, in, out, x, ldx, w, ldw, b, y, ldy); break;
-    }
+    const ptrdiff_t packed = packed_features(level, n, in, out);
+    if (packed > 0) forward_packed(level, n, in, packed, x, ldx, w, ldw, b, y, ldy);
+    if (packed < out)
+        forward_dot(level, n, in, out - packed, x, ldx, w + packed * ldw, ldw, b + packed,
+                    y + packed, ldy);
     return NNP_OK;
 }
 

@@ -83,6 +83,10 @@ def close(actual: np.ndarray, expected: np.ndarray, terms: int = 1) -> None:
 @example(n=0, n_in=784, n_out=100, seed=0)
 @example(n=1, n_in=784, n_out=100, seed=0)
 @example(n=64, n_in=100, n_out=50, seed=0)
+# Long rows and a ragged last vector of outputs: whole vectors packed, the rest dot products.
+@example(n=64, n_in=784, n_out=100, seed=0)
+@example(n=256, n_in=784, n_out=52, seed=1)
+@example(n=40, n_in=600, n_out=37, seed=2)
 def test_linear_forward(name, level, n, n_in, n_out, seed):
     x, w, b = normal(seed, n, n_in), normal(seed + 1, n_out, n_in), normal(seed + 2, n_out)
     with matrix_level(name, level):
