@@ -114,38 +114,27 @@ static ptrdiff_t packed_features(int level, ptrdiff_t n, ptrdiff_t in, ptrdiff_t
     return out / per_vector * per_vector;
 }
 
-/* y = x W^T + b for `cols` outputs, by the packed kernel (checked arguments, in >= one vector). */
-static void forward_packed(int level, ptrdiff_t n, ptrdiff_t in, ptrdiff_t cols, const float *x,
-                           ptrdiff_t ldx, const float *w, ptrdiff_t ldw, const float *b, float *y,
-                           ptrdiff_t ldy)
-{
-    switch (level) {
-#if NNP_X86_LEVELS
-    case 4: linear_forward_packed_v4(n, in, cols, x, ldx, w, ldw, b, y, ldy); break;
-    case 3: linear_forward_packed_v3(n, in, cols, x, ldx, w, ldw, b, y, ldy); break;
-#endif
-#if NNP_VECTOR_EXT
-    case 2: linear_forward_packed_v2(n, in, cols, x, ldx, w, ldw, b, y, ldy); break;
-#endif
-    default: linear_forward_packed_v1(n, in, cols, x, ldx, w, ldw, b, y, ldy); break;
-    }
-}
+typedef void forward_fn(ptrdiff_t n, ptrdiff_t in, ptrdiff_t cols, const float *x, ptrdiff_t ldx,
+                        const float *w, ptrdiff_t ldw, const float *b, float *y, ptrdiff_t ldy);
 
-/* The same by the dot-product tile. */
-static void forward_dot(int level, ptrdiff_t n, ptrdiff_t in, ptrdiff_t cols, const float *x,
-                        ptrdiff_t ldx, const float *w, ptrdiff_t ldw, const float *b, float *y,
-                        ptrdiff_t ldy)
+/* y = x W^T + b for `cols` outputs, by the packed kernel or the dot-product tile (checked
+ * arguments, at least one vector of inputs). */
+static void forward_cols(int level, int packed, ptrdiff_t n, ptrdiff_t in, ptrdiff_t cols,
+                         const float *x, ptrdiff_t ldx, const float *w, ptrdiff_t ldw,
+                         const float *b, float *y, ptrdiff_t ldy)
 {
+    forward_fn *kernel;
     switch (level) {
 #if NNP_X86_LEVELS
-    case 4: linear_forward_v4(n, in, cols, x, ldx, w, ldw, b, y, ldy); break;
-    case 3: linear_forward_v3(n, in, cols, x, ldx, w, ldw, b, y, ldy); break;
+    case 4: kernel = packed ? linear_forward_packed_v4 : linear_forward_v4; break;
+    case 3: kernel = packed ? linear_forward_packed_v3 : linear_forward_v3; break;
 #endif
 #if NNP_VECTOR_EXT
-    case 2: linear_forward_v2(n, in, cols, x, ldx, w, ldw, b, y, ldy); break;
+    case 2: kernel = packed ? linear_forward_packed_v2 : linear_forward_v2; break;
 #endif
-    default: linear_forward_v1(n, in, cols, x, ldx, w, ldw, b, y, ldy); break;
+    default: kernel = packed ? linear_forward_packed_v1 : linear_forward_v1; break;
     }
+    kernel(n, in, cols, x, ldx, w, ldw, b, y, ldy);
 }
 
 int nnp_linear_forward(ptrdiff_t n, ptrdiff_t in, ptrdiff_t out, const float *x, ptrdiff_t ldx,
@@ -174,10 +163,10 @@ int nnp_linear_forward(ptrdiff_t n, ptrdiff_t in, ptrdiff_t out, const float *x,
         return NNP_OK;
     }
     const ptrdiff_t packed = packed_features(level, n, in, out);
-    if (packed > 0) forward_packed(level, n, in, packed, x, ldx, w, ldw, b, y, ldy);
+    if (packed > 0) forward_cols(level, 1, n, in, packed, x, ldx, w, ldw, b, y, ldy);
     if (packed < out)
-        forward_dot(level, n, in, out - packed, x, ldx, w + packed * ldw, ldw, b + packed,
-                    y + packed, ldy);
+        forward_cols(level, 0, n, in, out - packed, x, ldx, w + packed * ldw, ldw, b + packed,
+                     y + packed, ldy);
     return NNP_OK;
 }
 
