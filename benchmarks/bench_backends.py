@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from collections.abc import Callable
 from functools import partial
 
 import harness
@@ -82,21 +81,6 @@ def samples_per_second(
         return len(x) / (time.perf_counter() - start)
 
 
-def best_seconds(call: Callable[[], object], budget: float = 0.05) -> float:
-    """Best time per call over seven rounds of about ``budget`` seconds each."""
-    call()
-    start = time.perf_counter()
-    call()
-    reps = max(3, int(budget / max(time.perf_counter() - start, 1e-7)))
-    best = float("inf")
-    for _ in range(7):
-        start = time.perf_counter()
-        for _ in range(reps):
-            call()
-        best = min(best, (time.perf_counter() - start) / reps)
-    return best
-
-
 def kernel_table() -> None:
     """Print GFLOP/s of the dense-layer products through the C and NumPy backends."""
     c, reference = nnplug.get_backend("c"), nnplug.get_backend("numpy")
@@ -117,7 +101,7 @@ def kernel_table() -> None:
                 ("params", "linear_param_grads", (g, x, dw, db)),
             ):
                 times = [
-                    best_seconds(partial(getattr(backend, method), *args))
+                    harness.best_seconds(partial(getattr(backend, method), *args))
                     for backend in (c, reference)
                 ]
                 speeds = [flops / seconds / 1e9 for seconds in times]

@@ -1,10 +1,10 @@
 """Time of one optimizer update (SGD with momentum, Adam, RMSprop) on the C backend.
 
-    python benchmarks/bench_update.py [--sizes 4000 84060] [--repeat 2000]
+    python benchmarks/bench_update.py [--sizes 4000 84060]
 
 Calls the C kernels (``nnp_sgd_step``, ``nnp_adam_step``, ``nnp_rmsprop_step``) directly,
 without the Python wrappers' checks, on float32 buffers of each size, and prints the best
-time of one update (microseconds, over 7 rounds of ``--repeat`` calls) and its ratio to
+time of one update (microseconds, over 7 rounds of about 50 ms each) and its ratio to
 SGD's. 4,000 floats fit in L1 beside their state; 84,060 is the article model's parameter
 count, the update the training plan applies after every sample at batch 1.
 """
@@ -12,23 +12,11 @@ count, the update the training plan applies after every sample at batch 1.
 from __future__ import annotations
 
 import argparse
-import time
 from collections.abc import Callable
 
+import harness
 import numpy as np
 from nnplug._native import ffi, lib
-
-
-def best_microseconds(update: Callable[[], object], repeat: int, rounds: int = 7) -> float:
-    """The fastest mean time of ``update`` over ``rounds`` rounds of ``repeat`` calls."""
-    update()
-    best = float("inf")
-    for _ in range(rounds):
-        started = time.perf_counter()
-        for _ in range(repeat):
-            update()
-        best = min(best, (time.perf_counter() - started) / repeat)
-    return best * 1e6
 
 
 def updates(size: int) -> dict[str, Callable[[], object]]:
@@ -48,11 +36,10 @@ def updates(size: int) -> dict[str, Callable[[], object]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[4000, 84060])
-    parser.add_argument("--repeat", type=int, default=2000)
     args = parser.parse_args()
     print("floats | " + " | ".join(f"{name:>18}" for name in ("sgd", "adam", "rmsprop")))
     for size in args.sizes:
-        times = {name: best_microseconds(f, args.repeat) for name, f in updates(size).items()}
+        times = {name: harness.best_seconds(f) * 1e6 for name, f in updates(size).items()}
         cells = [f"{times['sgd']:8.2f} us{'':7}"]
         for name in ("adam", "rmsprop"):
             cells.append(f"{times[name]:8.2f} us ({times[name] / times['sgd']:.1f}x)")

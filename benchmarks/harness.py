@@ -1,7 +1,8 @@
 """What the benchmark scripts share: OpenBLAS's environment cleaned before NumPy loads, and
 each contender timed in a child process of its own.
 
-Import it, and call ``without_slow_blas()``, before anything imports NumPy.
+Import it, and call ``without_slow_blas()``, before anything imports NumPy. ``best_seconds``
+times one call of a kernel.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import concurrent.futures
 import multiprocessing
 import os
 import sys
+import time
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -34,3 +36,18 @@ def in_child(function: Callable[..., Result], *args: object) -> Result:
     context = multiprocessing.get_context("spawn")
     with concurrent.futures.ProcessPoolExecutor(1, mp_context=context) as pool:
         return pool.submit(function, *args).result()
+
+
+def best_seconds(call: Callable[[], object], budget: float = 0.05) -> float:
+    """Best time per call over seven rounds of about ``budget`` seconds each."""
+    call()
+    start = time.perf_counter()
+    call()
+    reps = max(3, int(budget / max(time.perf_counter() - start, 1e-7)))
+    best = float("inf")
+    for _ in range(7):
+        start = time.perf_counter()
+        for _ in range(reps):
+            call()
+        best = min(best, (time.perf_counter() - start) / reps)
+    return best
