@@ -301,7 +301,6 @@ static void gather_rows(ptrdiff_t lo, ptrdiff_t hi, ptrdiff_t width, const float
     }
 }
 
-/* Step k's forward on rows [lo, lo + rows) of the run's batch `number` (from 0). */
 /* Thread me's rows of the inputs of the batch that starts at sample `start`, gathered in
  * the sample order. */
 static void gather_inputs(struct run *run, int me, ptrdiff_t start)
@@ -311,6 +310,7 @@ static void gather_inputs(struct run *run, int me, ptrdiff_t start)
                 run->x, run->order + start, run->xin);
 }
 
+/* Step k's forward on rows [lo, lo + rows) of the run's batch `number` (from 0). */
 static int forward_kernel(struct run *run, const struct nnp_step *s, ptrdiff_t k,
                           const float *in, ptrdiff_t lo, ptrdiff_t rows, ptrdiff_t number)
 {
