@@ -39,6 +39,10 @@ int nnp_plugin_abi_version(void) { return NNPLUG_PLUGIN_ABI_VERSION; }
 
 /* Slices thinner than this cost more in synchronisation than they save. */
 #define MIN_ROWS_PER_THREAD 16
+/* Linear weights per thread below which a batch of fewer than 2 MIN_ROWS_PER_THREAD rows
+ * stays on one thread: updating 32,768 floats takes several microseconds, each of a
+ * batch's barriers a fraction of one. */
+#define FEATURE_ONLY_WEIGHTS 32768
 #define MAX_THREADS 64
 /* Each buffer starts on a 64-byte boundary, as the layers' own arrays do. */
 #define ALIGN_FLOATS 16
@@ -169,17 +173,38 @@ static int check_plan(const struct nnp_plan *plan)
 
 /* ---- the workspace ---------------------------------------------------------------------- */
 
-static int threads_for(ptrdiff_t batch, int threads)
+/* The Linear layers' weights, in floats. */
+static ptrdiff_t linear_weights(const struct nnp_plan *plan)
+{
+    ptrdiff_t total = 0;
+    for (ptrdiff_t k = 0; k < plan->steps; k++)
+        if (plan->step[k].kind == NNP_STEP_LINEAR) total += plan->step[k].n_in * plan->step[k].n_out;
+    return total;
+}
+
+/* Threads for batches of `batch` rows: one per MIN_ROWS_PER_THREAD rows, each taking its
+ * rows of every step (and its features of the first Linear layer, splits_features). A
+ * batch too small for that is shared by features only (rows_on_first), one thread per
+ * FEATURE_ONLY_WEIGHTS of Linear weights. */
+static int threads_for(const struct nnp_plan *plan, ptrdiff_t batch, int threads)
 {
 #if defined(NNP_HAVE_THREADS)
-    const ptrdiff_t useful = batch / MIN_ROWS_PER_THREAD;
     if (threads > MAX_THREADS) threads = MAX_THREADS;
+    ptrdiff_t useful = batch / MIN_ROWS_PER_THREAD;
+    if (useful < 2) useful = linear_weights(plan) / FEATURE_ONLY_WEIGHTS;
     return useful < 2 || threads < 2 ? 1 : (int)min_pd(threads, useful);
 #else
+    (void)plan;
     (void)batch;
     (void)threads;
     return 1;
 #endif
+}
+
+/* Whether the first thread takes every row of each batch, the others only features. */
+static int rows_on_first(ptrdiff_t batch, int threads)
+{
+    return batch / MIN_ROWS_PER_THREAD < threads;
 }
 
 /* Floats of one private copy of the gradients that kernel steps write. */
@@ -208,7 +233,7 @@ static ptrdiff_t batch_floats(const struct nnp_plan *plan, ptrdiff_t batch)
 ptrdiff_t nnp_plan_workspace_floats(const struct nnp_plan *plan, ptrdiff_t batch, int threads)
 {
     if (batch < 1 || threads < 1 || check_plan(plan) != NNP_OK) return -1;
-    const int used = threads_for(batch, threads);
+    const int used = threads_for(plan, batch, threads);
     return batch_floats(plan, batch) + (used - 1) * private_floats(plan);
 }
 
@@ -249,7 +274,7 @@ struct run {
     ptrdiff_t count, batch;
     const float *x, *t;
     const long long *order;
-    int threads;
+    int threads, rows_on_first;
     float *xin, *tin;
     float **out, **mask;    /* per step */
     float **grad;           /* grad[k + 1]: the gradient at step k's outputs (grad[0]: inputs) */
@@ -301,13 +326,26 @@ static void gather_rows(ptrdiff_t lo, ptrdiff_t hi, ptrdiff_t width, const float
     }
 }
 
+/* Rows [lo, hi) of a batch of n that thread me takes. */
+static void row_share(const struct run *run, int me, ptrdiff_t n, ptrdiff_t *lo, ptrdiff_t *hi)
+{
+    if (run->rows_on_first) {
+        *lo = 0;
+        *hi = me == 0 ? n : 0;
+    } else {
+        *lo = n * me / run->threads;
+        *hi = n * (me + 1) / run->threads;
+    }
+}
+
 /* Thread me's rows of the inputs of the batch that starts at sample `start`, gathered in
  * the sample order. */
 static void gather_inputs(struct run *run, int me, ptrdiff_t start)
 {
     const ptrdiff_t n = min_pd(run->batch, run->count - start);
-    gather_rows(n * me / run->threads, n * (me + 1) / run->threads, run->plan->step[0].n_in,
-                run->x, run->order + start, run->xin);
+    ptrdiff_t lo, hi;
+    row_share(run, me, n, &lo, &hi);
+    gather_rows(lo, hi, run->plan->step[0].n_in, run->x, run->order + start, run->xin);
 }
 
 /* Step k's forward on rows [lo, lo + rows) of the run's batch `number` (from 0). */
@@ -318,6 +356,7 @@ static int forward_kernel(struct run *run, const struct nnp_step *s, ptrdiff_t k
     const float *x = in + lo * s->n_in;
     float *y = run->out[k] + lo * s->n_out;
     const ptrdiff_t size = rows * s->n_out;
+    if (rows == 0) return NNP_OK; /* a thread that takes only features (rows_on_first) */
     switch (s->kind) {
     case NNP_STEP_LINEAR:
         return nnp_linear_forward(rows, s->n_in, s->n_out, x, s->n_in, p[s->param].value, s->n_in,
@@ -355,6 +394,7 @@ static int backward_kernel(struct run *run, int me, const struct nnp_step *s, pt
     const float *y = run->out[k] + lo * s->n_out;
     const float *g = run->grad[k + 1] + lo * s->n_out;
     float *dx = run->grad[k] + lo * s->n_in;
+    if (rows == 0) return NNP_OK;
     switch (s->kind) {
     case NNP_STEP_LINEAR: /* the weights' gradients: linear_param_grads, after all steps */
         if (k == 0) return NNP_OK; /* nothing uses the input's gradient */
@@ -398,16 +438,53 @@ static void feature_share(const struct run *run, int me, ptrdiff_t n_out, ptrdif
                                  : n_out * (me + 1) / run->threads / FEATURE_TILE * FEATURE_TILE;
 }
 
+/* Elements [lo, hi) of parameter i: a convolution's private gradients from the other
+ * threads summed into its own, the rule applied and the gradient cleared, one block at a time so that the block stays in cache
+ * from the sum to the clearing. */
+static void update_block(struct run *run, const struct nnp_update *u, ptrdiff_t i,
+                         ptrdiff_t lo, ptrdiff_t hi)
+{
+    const struct nnp_param *p = &run->plan->param[i];
+    const ptrdiff_t size = hi - lo;
+    float *grad = p->grad + lo;
+    if (p->threaded)
+        for (int k = 1; k < run->threads; k++) {
+            float *copy = gradient_of(run, k, i) + lo;
+            for (ptrdiff_t j = 0; j < size; j++) {
+                grad[j] += copy[j];
+                copy[j] = 0.0f;
+            }
+        }
+    if (run->plan->rule.kind == NNP_RULE_PYTHON) return; /* the callback updates and clears */
+    apply(u, p, lo, size);
+    clear(grad, size);
+}
+
 /* The gradients of thread me's rows of Linear step k's weights and bias, over all n rows of
- * the batch: no thread needs a private copy of them, and each updates the rows it took. */
-static int linear_param_grads(struct run *run, int me, const struct nnp_step *s, ptrdiff_t k,
-                              const float *in, ptrdiff_t n)
+ * the batch, each block of rows updated as soon as its gradients are complete, while they
+ * are still in cache: no thread needs a private copy of them, and no step reads the
+ * weights between a layer's input gradient and the next batch's forward. A block has at
+ * least n rows, so that re-reading the n inputs for each block costs no more than writing
+ * its gradients; at batch 1 a block's gradients stay in L1 from the product to the update. */
+static int linear_param_grads(struct run *run, int me, const struct nnp_update *u,
+                              const struct nnp_step *s, ptrdiff_t k, const float *in,
+                              ptrdiff_t n)
 {
     const struct nnp_param *w = &run->plan->param[s->param];
+    const ptrdiff_t block = (n + FEATURE_TILE - 1) / FEATURE_TILE * FEATURE_TILE;
     ptrdiff_t lo, hi;
     feature_share(run, me, s->n_out, &lo, &hi);
-    return nnp_linear_param_grads(n, s->n_in, hi - lo, run->grad[k + 1] + lo, s->n_out, in,
-                                  s->n_in, w->grad + lo * s->n_in, s->n_in, w[1].grad + lo);
+    for (ptrdiff_t from = lo; from < hi; from += block) {
+        const ptrdiff_t to = min_pd(from + block, hi);
+        const int status = nnp_linear_param_grads(
+            n, s->n_in, to - from, run->grad[k + 1] + from, s->n_out, in, s->n_in,
+            w->grad + from * s->n_in, s->n_in, w[1].grad + from);
+        if (status != NNP_OK) return status;
+        for (ptrdiff_t at = from * s->n_in; at < to * s->n_in; at += UPDATE_BLOCK)
+            update_block(run, u, s->param, at, min_pd(at + UPDATE_BLOCK, to * s->n_in));
+        update_block(run, u, s->param + 1, from, to);
+    }
+    return NNP_OK;
 }
 
 /* Whether the threads split Linear step k of a batch of n rows by its output features, each
@@ -433,24 +510,14 @@ static void linear_forward_features(struct run *run, int me, const struct nnp_st
     barrier_wait(&run->barrier); /* every feature of every row */
 }
 
-/* Elements [a, b) of parameter i that thread me updates: the rows it took the gradients of,
- * for a Linear layer's weights or bias; an even share of any other. */
-static void update_share(const struct run *run, int me, ptrdiff_t i, ptrdiff_t *a, ptrdiff_t *b)
+/* Whether parameter i is a Linear layer's weights or bias, which linear_param_grads updates. */
+static int linear_parameter(const struct nnp_plan *plan, ptrdiff_t i)
 {
-    const struct nnp_plan *plan = run->plan;
     for (ptrdiff_t k = 0; k < plan->steps; k++) {
         const struct nnp_step *s = &plan->step[k];
-        if (s->kind != NNP_STEP_LINEAR || (i != s->param && i != s->param + 1)) continue;
-        const ptrdiff_t width = i == s->param ? s->n_in : 1;
-        ptrdiff_t lo, hi;
-        feature_share(run, me, s->n_out, &lo, &hi);
-        *a = lo * width;
-        *b = hi * width;
-        return;
+        if (s->kind == NNP_STEP_LINEAR && (i == s->param || i == s->param + 1)) return 1;
     }
-    const ptrdiff_t size = plan->param[i].size;
-    *a = size * me / run->threads;
-    *b = size * (me + 1) / run->threads;
+    return 0;
 }
 
 /* The Python part of step k, or the loss or update (k < 0), on the calling thread while the
@@ -465,28 +532,6 @@ static void python_event(struct run *run, int me, int event, int part, ptrdiff_t
             fail(run, NNP_PLAN_CALLBACK);
     }
     barrier_wait(&run->barrier);
-}
-
-/* Elements [lo, hi) of parameter i: a convolution's private gradients from the other
- * threads summed into its own, the rule applied and the gradient cleared, one block at a time so that the block stays in cache
- * from the sum to the clearing. */
-static void update_block(struct run *run, const struct nnp_update *u, ptrdiff_t i,
-                         ptrdiff_t lo, ptrdiff_t hi)
-{
-    const struct nnp_param *p = &run->plan->param[i];
-    const ptrdiff_t size = hi - lo;
-    float *grad = p->grad + lo;
-    if (p->threaded)
-        for (int k = 1; k < run->threads; k++) {
-            float *copy = gradient_of(run, k, i) + lo;
-            for (ptrdiff_t j = 0; j < size; j++) {
-                grad[j] += copy[j];
-                copy[j] = 0.0f;
-            }
-        }
-    if (run->plan->rule.kind == NNP_RULE_PYTHON) return; /* the callback updates and clears */
-    apply(u, p, lo, size);
-    clear(grad, size);
 }
 
 /* One batch of n samples starting at sample `start`, rows [lo, hi) on this thread.
@@ -577,7 +622,7 @@ static int batch_step(struct run *run, int me, ptrdiff_t start, ptrdiff_t n, ptr
     if (run->failed != NNP_OK) return 1;
     for (ptrdiff_t k = 0; k < steps; k++)
         if (plan->step[k].kind == NNP_STEP_LINEAR)
-            fail(run, linear_param_grads(run, me, &plan->step[k], k,
+            fail(run, linear_param_grads(run, me, &update, &plan->step[k], k,
                                          k == 0 ? xb : run->out[k - 1], n));
     barrier_wait(&run->barrier);
     if (run->failed != NNP_OK) return 1;
@@ -585,11 +630,13 @@ static int batch_step(struct run *run, int me, ptrdiff_t start, ptrdiff_t n, ptr
      * update, so that the barrier after the update is the only one before its forward. */
     if (run->order != NULL && start + n < run->count) gather_inputs(run, me, start + n);
 
-    /* This thread's share of every parameter: sum a convolution's private gradients into
-     * the shared one, then update (or leave the update to Python) and clear. */
+    /* This thread's share of every other parameter (linear_param_grads has updated the
+     * Linear layers'): sum a convolution's private gradients into the shared one, then
+     * update (or leave the update to Python) and clear. */
     for (ptrdiff_t i = 0; i < plan->params; i++) {
-        ptrdiff_t a, b;
-        update_share(run, me, i, &a, &b);
+        if (linear_parameter(plan, i)) continue;
+        const ptrdiff_t size = plan->param[i].size;
+        const ptrdiff_t a = size * me / run->threads, b = size * (me + 1) / run->threads;
         for (ptrdiff_t from = a; from < b; from += UPDATE_BLOCK)
             update_block(run, &update, i, from, min_pd(from + UPDATE_BLOCK, b));
     }
@@ -613,7 +660,8 @@ static void run_thread(struct run *run, int me)
     }
     for (ptrdiff_t start = 0; start < run->count; start += run->batch) {
         const ptrdiff_t n = min_pd(run->batch, run->count - start);
-        const ptrdiff_t lo = n * me / run->threads, hi = n * (me + 1) / run->threads;
+        ptrdiff_t lo, hi;
+        row_share(run, me, n, &lo, &hi);
         if (batch_step(run, me, start, n, lo, hi)) return;
     }
 }
@@ -639,7 +687,8 @@ static int run_plan(const struct nnp_plan *plan, ptrdiff_t count, const float *x
     if (pointers == NULL) return NNP_PLAN_WORKSPACE;
     struct run run = {
         .plan = plan, .count = count, .batch = batch, .x = x, .t = t, .order = order,
-        .threads = threads, .out = pointers, .mask = pointers + steps,
+        .threads = threads, .rows_on_first = rows_on_first(batch, threads), .out = pointers,
+        .mask = pointers + steps,
         .grad = pointers + 2 * steps, .copies = pointers + 3 * steps + 1, .go = 0,
         .failed = NNP_OK,
     };
@@ -722,6 +771,6 @@ int nnp_plan_run(const struct nnp_plan *plan, ptrdiff_t count, ptrdiff_t rows, c
     *batches_done = 0;
     *stopped_loss = 0.0;
     if (count == 0) return NNP_OK;
-    return run_plan(plan, count, x, t, order, batch, threads_for(batch, threads), work, loss_sum,
+    return run_plan(plan, count, x, t, order, batch, threads_for(plan, batch, threads), work, loss_sum,
                     batches_done, stopped_loss);
 }

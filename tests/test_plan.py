@@ -72,6 +72,23 @@ def wide_input_model(seed=0):
     )
 
 
+def wide_first_layer_model(seed=0, python_activation=False):
+    """66k weights: threads share batches too small to split by rows by features alone."""
+    nnplug.seed(seed)
+    return modules.Sequential(
+        [
+            modules.Linear(1030, 64),
+            Swish() if python_activation else modules.Tanh(),
+            modules.Reshape((1, 8, 8)),
+            modules.Conv2D(1, 2, 3),
+            modules.ReLU(),
+            modules.Flatten(),
+            modules.Linear(72, 4),
+            modules.Softmax(),
+        ]
+    )
+
+
 def small_cnn(seed=0):
     """Two convolutions (one padded, one strided) and a pool, on 7x7 images given as rows."""
     nnplug.seed(seed)
@@ -241,6 +258,43 @@ def test_plan_with_two_threads_agrees_to_rounding(monkeypatch, case):
     np.testing.assert_allclose(planned[0], reference[0], rtol=1e-6)
     for got, want in zip(planned[1], reference[1], strict=True):
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+
+
+WIDE_CASES = {
+    "sgd": lambda: (wide_first_layer_model(), losses.CrossEntropy(), optimizers.SGD),
+    "adam": lambda: (wide_first_layer_model(), losses.CrossEntropy(), optimizers.Adam),
+    "python parts": lambda: (
+        wide_first_layer_model(python_activation=True),
+        LoggedMSE(),
+        LoggedSGD,
+    ),
+}
+
+
+@requires_c
+@pytest.mark.parametrize("case", sorted(WIDE_CASES))
+@pytest.mark.parametrize("batch_size", [1, 5, 31])
+def test_small_batches_shared_by_features_agree_to_rounding(monkeypatch, case, batch_size):
+    planned, reference = train_twice(
+        monkeypatch, WIDE_CASES[case], batch_size=batch_size, threads=2, epochs=1
+    )
+    np.testing.assert_allclose(planned[0], reference[0], rtol=1e-5)
+    for got, want in zip(planned[1], reference[1], strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+
+
+@requires_c
+def test_two_threads_take_a_batch_of_one_when_the_linear_layers_are_wide():
+    def workspace(model, threads):
+        inputs = model[0].input_size
+        plan = training_plan(model, losses.CrossEntropy(), optimizers.SGD(model), inputs, 4)
+        return nnplug.get_backend("c").plan_runner(plan)._workspace(1, threads).size
+
+    wide, narrow = wide_first_layer_model(), article_model()
+    # The second thread's private copy of the convolution's gradients: 2 x 9 weights and 2
+    # biases, each padded to a multiple of 16 floats.
+    assert workspace(wide, 2) - workspace(wide, 1) == 32 + 16
+    assert workspace(narrow, 2) == workspace(narrow, 1)
 
 
 @requires_c
