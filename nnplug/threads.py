@@ -1,10 +1,11 @@
 """How many threads nnplug's C kernels may use.
 
 The default is the number of CPUs this process may run on (at most 8), or
-``$NNPLUG_NUM_THREADS``. Only the fused MLP trainer uses more than one, and only for
-batches of at least 32 samples, so that small work is never split. Results with different
-thread counts agree to float32 rounding, not bit for bit. A count must lie in
-``1..MAX_THREADS``.
+``$NNPLUG_NUM_THREADS``. The training plan shares batches of 32 samples or more among
+them by samples, and smaller batches only where the model's Linear layers hold 32,768
+weights or more per thread, by the rows of those weights; the convolution kernels split
+large batches when called layer by layer. Results with different thread counts agree to
+float32 rounding, not bit for bit. A count must lie in ``1..MAX_THREADS``.
 """
 
 from __future__ import annotations
