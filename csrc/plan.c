@@ -4,8 +4,8 @@
  * Every buffer of a batch (gathered inputs and targets, each step's outputs, dropout masks,
  * the gradient at each step's inputs and outputs) is laid out for the whole batch; a thread
  * works on its own rows of each (of the first Linear layer's outputs, on its own columns:
- * splits_features), so a Python step between kernel steps sees the whole batch in one
- * array. No buffer is reused at another width: one thread's rows of it would then overlap
+ * splits_features; of a batch too small to split, the first thread on all rows:
+ * rows_on_first), so a Python step between kernel steps sees the whole batch in one array. No buffer is reused at another width: one thread's rows of it would then overlap
  * another's. */
 #if !defined(_WIN32)
 #define _POSIX_C_SOURCE 200809L
@@ -177,8 +177,10 @@ static int check_plan(const struct nnp_plan *plan)
 static ptrdiff_t linear_weights(const struct nnp_plan *plan)
 {
     ptrdiff_t total = 0;
-    for (ptrdiff_t k = 0; k < plan->steps; k++)
-        if (plan->step[k].kind == NNP_STEP_LINEAR) total += plan->step[k].n_in * plan->step[k].n_out;
+    for (ptrdiff_t k = 0; k < plan->steps; k++) {
+        const struct nnp_step *s = &plan->step[k];
+        if (s->kind == NNP_STEP_LINEAR) total += s->n_in * s->n_out;
+    }
     return total;
 }
 
@@ -439,8 +441,8 @@ static void feature_share(const struct run *run, int me, ptrdiff_t n_out, ptrdif
 }
 
 /* Elements [lo, hi) of parameter i: a convolution's private gradients from the other
- * threads summed into its own, the rule applied and the gradient cleared, one block at a time so that the block stays in cache
- * from the sum to the clearing. */
+ * threads summed into its own, the rule applied and the gradient cleared, one block at a
+ * time so that the block stays in cache from the sum to the clearing. */
 static void update_block(struct run *run, const struct nnp_update *u, ptrdiff_t i,
                          ptrdiff_t lo, ptrdiff_t hi)
 {
