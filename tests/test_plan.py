@@ -73,7 +73,7 @@ def wide_input_model(seed=0):
 
 
 def wide_first_layer_model(seed=0, python_activation=False):
-    """66k weights: threads share batches too small to split by rows by features alone."""
+    """66k Linear weights: two threads share even a batch too small to split by samples."""
     nnplug.seed(seed)
     return modules.Sequential(
         [
