@@ -233,8 +233,24 @@ TINLINE void T(dot_row)(ptrdiff_t cols, ptrdiff_t k, ptrdiff_t head, const float
         T(dot_rows)(1, 1, cols, k, head, x, 0, w, ldw, b, y, 0);
 }
 
-/* y = x W^T + b, x (n, k), W (cols, k), for k >= VLEN. Leftover rows after the blocks of
- * DOT_MR are, like leftover columns, covered by one block shifted back.
+/* All n >= mr rows of y in blocks of mr, the leftover rows, like leftover columns, covered
+ * by one block shifted back. */
+TINLINE void T(dot_blocks)(const int mr, const int nc, ptrdiff_t n, ptrdiff_t cols, ptrdiff_t k,
+                           ptrdiff_t head, const float *x, ptrdiff_t ldx, const float *w,
+                           ptrdiff_t ldw, const float *b, float *y, ptrdiff_t ldy)
+{
+    ptrdiff_t i = 0;
+    for (; i + mr <= n; i += mr)
+        T(dot_rows)(mr, nc, cols, k, head, x + i * ldx, ldx, w, ldw, b, y + i * ldy, ldy);
+    if (i < n) {
+        i = n - mr;
+        T(dot_rows)(mr, nc, cols, k, head, x + i * ldx, ldx, w, ldw, b, y + i * ldy, ldy);
+    }
+}
+
+/* y = x W^T + b, x (n, k), W (cols, k), for k >= VLEN: tiles of DOT_MR rows by DOT_NC
+ * columns, or for fewer columns than that, taller tiles of as many rows as fill the VLEN
+ * dot products.
  * Every step loads vectors of both x and W, so vectors straddling two cache lines (rows of
  * numpy arrays are often only 16-byte aligned) cost double and make the kernel load-bound.
  * When all rows of W share one alignment, a short head makes the loads of W, which stream
@@ -247,17 +263,18 @@ TFN void T(linear_forward)(ptrdiff_t n, ptrdiff_t k, ptrdiff_t cols, const float
     ptrdiff_t head = 0;
     if ((uintptr_t)w % sizeof(float) == 0 && (uintptr_t)ldw * sizeof(float) % vbytes == 0)
         head = (ptrdiff_t)((vbytes - (uintptr_t)w % vbytes) % vbytes / sizeof(float));
-    if (n < DOT_MR || cols < DOT_NC) {
+    if (cols >= DOT_NC && n >= DOT_MR)
+        T(dot_blocks)(DOT_MR, DOT_NC, n, cols, k, head, x, ldx, w, ldw, b, y, ldy);
+#if VLEN > 1
+    else if (cols == 1 && n >= VLEN)
+        T(dot_blocks)(VLEN, 1, n, cols, k, head, x, ldx, w, ldw, b, y, ldy);
+    else if (cols == 2 && n >= VLEN / 2)
+        T(dot_blocks)(VLEN / 2, 2, n, cols, k, head, x, ldx, w, ldw, b, y, ldy);
+    else if (cols == 3 && n >= VLEN / 4)
+        T(dot_blocks)(VLEN / 4, 3, n, cols, k, head, x, ldx, w, ldw, b, y, ldy);
+#endif
+    else
         for (ptrdiff_t i = 0; i < n; i++) T(dot_row)(cols, k, head, x + i * ldx, w, ldw, b, y + i * ldy);
-        return;
-    }
-    ptrdiff_t i = 0;
-    for (; i + DOT_MR <= n; i += DOT_MR)
-        T(dot_rows)(DOT_MR, DOT_NC, cols, k, head, x + i * ldx, ldx, w, ldw, b, y + i * ldy, ldy);
-    if (i < n) {
-        i = n - DOT_MR;
-        T(dot_rows)(DOT_MR, DOT_NC, cols, k, head, x + i * ldx, ldx, w, ldw, b, y + i * ldy, ldy);
-    }
 }
 
 /* ---- backward: broadcast (rank-1 update) tiles -------------------------------------------- */
@@ -425,7 +442,7 @@ TINLINE void T(transpose)(ptrdiff_t cols, ptrdiff_t k, const float *w, ptrdiff_t
         for (ptrdiff_t p = 0; p < k; p++) wt[p * ldt + j] = w[j * ldw + p];
 }
 
-/* y = x W^T + b, x (n, k), W (cols, k), for cols >= VLEN, with the backward kernels'
+/* y = x W^T + b, x (n, k), W (cols, k), cols >= 1, with the backward kernels'
  * register tile, which needs no reduction at the end. Each block of BC_KC inputs by BC_NR
  * outputs of W is transposed into a panel on the stack, zero-padded to whole vectors, and
  * swept by all rows of x: W is read once, and no heap memory is needed. */

@@ -87,6 +87,13 @@ def close(actual: np.ndarray, expected: np.ndarray, terms: int = 1) -> None:
 @example(n=64, n_in=784, n_out=100, seed=0)
 @example(n=256, n_in=784, n_out=52, seed=1)
 @example(n=40, n_in=600, n_out=37, seed=2)
+# Fewer outputs than a tile is wide: taller dot-product tiles, the leftover rows shifted back.
+@example(n=37, n_in=784, n_out=2, seed=3)
+@example(n=20, n_in=100, n_out=3, seed=4)
+@example(n=17, n_in=33, n_out=1, seed=5)
+# Fewer outputs than a vector on short rows: one packed panel, mostly padding.
+@example(n=32, n_in=50, n_out=10, seed=6)
+@example(n=45, n_in=64, n_out=5, seed=7)
 def test_linear_forward(name, level, n, n_in, n_out, seed):
     x, w, b = normal(seed, n, n_in), normal(seed + 1, n_out, n_in), normal(seed + 2, n_out)
     with matrix_level(name, level):
