@@ -337,10 +337,14 @@ def test_plan_on_the_numpy_reference_backend_agrees_to_rounding():
 
 
 @requires_c
-def test_a_nonfinite_loss_stops_the_plan_at_the_same_batch_as_the_layers(monkeypatch):
+@pytest.mark.parametrize(("batch_size", "threads", "batch"), [(16, 1, 7), (64, 2, 2)])
+def test_a_nonfinite_loss_stops_the_plan_at_the_same_batch_as_the_layers(
+    monkeypatch, batch_size, threads, batch
+):
+    nnplug.set_num_threads(threads)
     x, y = data()
     x[100] = np.nan
-    messages = []
+    messages, parameters = [], []
     for planned in (True, False):
         model = article_model()
         with monkeypatch.context() as patch:
@@ -350,10 +354,22 @@ def test_a_nonfinite_loss_stops_the_plan_at_the_same_batch_as_the_layers(monkeyp
                 patch.setattr(CBackend, "plan_runner", lambda self, plan: None)
             with nnplug.use_backend("c"), pytest.raises(TrainingDivergedError) as caught:
                 trainer.train(
-                    model, x, y, losses.CrossEntropy(), optimizers.SGD(model), 1, 16, verbose=False
+                    model,
+                    x,
+                    y,
+                    losses.CrossEntropy(),
+                    optimizers.SGD(model),
+                    1,
+                    batch_size,
+                    verbose=False,
                 )
         messages.append(str(caught.value))
-    assert messages[0] == messages[1] and "epoch 1, batch 7" in messages[0]
+        parameters.append(model.parameters())
+    assert messages[0] == messages[1] and f"epoch 1, batch {batch}" in messages[0]
+    # The batch that stopped the run updated nothing: the parameters are the earlier batches'.
+    for got, want in zip(*parameters, strict=True):
+        assert np.isfinite(got).all()
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
 
 
 @requires_c
