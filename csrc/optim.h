@@ -15,6 +15,7 @@ struct nnp_update {
     float b, cb;     /* Adam: beta2 and 1 - beta2 */
     float m_scale;   /* Adam: 1 / (1 - beta1^step) */
     float v_scale;   /* Adam: 1 / (1 - beta2^step) */
+    float m_floor;   /* Adam: m below this is stored as zero (see nnp_update_apply) */
     float eps;
 };
 

@@ -274,3 +274,19 @@ def test_optimizer_state_below_flt_min_is_stored_as_zero():
     normal = np.full(4, 1e-3, np.float32)
     optim.sgd_step(param, np.zeros(4, np.float32), normal, 0.01, 0.9)
     np.testing.assert_allclose(normal, 0.9e-3, rtol=1e-6)
+
+
+@pytest.mark.parametrize("learning_rate", [1e-3, 0.5])
+def test_adam_stores_a_first_moment_too_small_to_step_a_parameter_as_zero(learning_rate):
+    """An m below FLT_MIN / learning_rate, whose step would be subnormal, is stored as zero;
+    one above it is kept. With a rate of 1 or more the bound is FLT_MIN itself."""
+    tiny = np.finfo(np.float32).tiny
+    floor = tiny / learning_rate
+    decayed = np.array([floor / 2, -floor / 2, floor * 4, -floor * 4], np.float32)
+    m = decayed / np.float32(0.9)  # beta1 * m, with a zero gradient, is `decayed` again
+    v = np.full(4, 1e-6, np.float32)
+    param = np.ones(4, np.float32)
+    optim.adam_step(param, np.zeros(4, np.float32), m, v, learning_rate, 0.9, 0.999, 1e-8, 1)
+    np.testing.assert_array_equal(m[:2], 0.0)
+    np.testing.assert_allclose(m[2:], decayed[2:], rtol=1e-6)
+    np.testing.assert_array_equal(param, 1.0)
