@@ -281,6 +281,7 @@ struct run {
     float **out, **mask;    /* per step */
     float **grad;           /* grad[k + 1]: the gradient at step k's outputs (grad[0]: inputs) */
     float **copies;         /* per thread > 0 and parameter: its private gradient, or NULL */
+    ptrdiff_t *shares;      /* per Linear step: its features' split (share_features) */
     struct barrier barrier;
     int go; /* helpers wait for 1 (run) or -1 (not all threads could start: quit) */
     double losses[MAX_THREADS];
@@ -430,14 +431,46 @@ static int backward_kernel(struct run *run, int me, const struct nnp_step *s, pt
     }
 }
 
-/* Output features [lo, hi) of a Linear layer of n_out features that thread me takes: whole
- * register tiles of the gradient kernel where the layer is wide enough. */
-static void feature_share(const struct run *run, int me, ptrdiff_t n_out, ptrdiff_t *lo,
+/* Each Linear step's output features split among the threads, in whole register tiles of
+ * the gradient kernel where the layer is wide enough: the first Linear step evenly (its
+ * forward is split the same way, splits_features), each later one so that every thread's
+ * weights and biases up to it come out as even as the tiles allow, since their gradients
+ * and update (linear_param_grads) cost about the same per parameter. Thread t takes the
+ * features from bounds[k * (threads + 1) + t] of step k up to the next thread's. */
+static void share_features(const struct nnp_plan *plan, int threads, ptrdiff_t *bounds)
+{
+    ptrdiff_t load[MAX_THREADS] = {0};
+    int first = 1;
+    for (ptrdiff_t k = 0; k < plan->steps; k++) {
+        const struct nnp_step *s = &plan->step[k];
+        if (s->kind != NNP_STEP_LINEAR) continue;
+        ptrdiff_t *bound = bounds + k * (threads + 1);
+        const ptrdiff_t rows = s->n_out, cost = s->n_in + 1, tile = FEATURE_TILE * cost;
+        ptrdiff_t total = rows * cost;
+        for (int t = 0; t < threads; t++) total += load[t];
+        ptrdiff_t wanted = 0;
+        bound[0] = 0;
+        bound[threads] = rows;
+        for (int t = 1; t < threads; t++) {
+            ptrdiff_t b = rows * t / threads / FEATURE_TILE * FEATURE_TILE;
+            if (!first) { /* to the nearest tile of what the threads before t lack */
+                wanted += total / threads > load[t - 1] ? total / threads - load[t - 1] : 0;
+                b = (wanted + tile / 2) / tile * FEATURE_TILE;
+            }
+            bound[t] = b > rows ? rows : b; /* b never falls: `wanted` only grows */
+        }
+        for (int t = 0; t < threads; t++) load[t] += (bound[t + 1] - bound[t]) * cost;
+        first = 0;
+    }
+}
+
+/* Output features [lo, hi) of Linear step k that thread me takes (share_features). */
+static void feature_share(const struct run *run, int me, ptrdiff_t k, ptrdiff_t *lo,
                           ptrdiff_t *hi)
 {
-    *lo = n_out * me / run->threads / FEATURE_TILE * FEATURE_TILE;
-    *hi = me + 1 == run->threads ? n_out
-                                 : n_out * (me + 1) / run->threads / FEATURE_TILE * FEATURE_TILE;
+    const ptrdiff_t *bound = run->shares + k * (run->threads + 1);
+    *lo = bound[me];
+    *hi = bound[me + 1];
 }
 
 /* Elements [lo, hi) of parameter i: a convolution's private gradients from the other
@@ -475,7 +508,7 @@ static int linear_param_grads(struct run *run, int me, const struct nnp_update *
     const struct nnp_param *w = &run->plan->param[s->param];
     const ptrdiff_t block = (n + FEATURE_TILE - 1) / FEATURE_TILE * FEATURE_TILE;
     ptrdiff_t lo, hi;
-    feature_share(run, me, s->n_out, &lo, &hi);
+    feature_share(run, me, k, &lo, &hi);
     for (ptrdiff_t from = lo; from < hi; from += block) {
         const ptrdiff_t to = min_pd(from + block, hi);
         const int status = nnp_linear_param_grads(
@@ -506,7 +539,7 @@ static void linear_forward_features(struct run *run, int me, const struct nnp_st
 {
     const struct nnp_param *w = &run->plan->param[s->param];
     ptrdiff_t lo, hi;
-    feature_share(run, me, s->n_out, &lo, &hi);
+    feature_share(run, me, 0, &lo, &hi);
     fail(run, nnp_linear_forward(n, s->n_in, hi - lo, in, s->n_in, w->value + lo * s->n_in,
                                  s->n_in, w[1].value + lo, run->out[0] + lo, s->n_out));
     barrier_wait(&run->barrier); /* every feature of every row */
@@ -686,12 +719,18 @@ static int run_plan(const struct nnp_plan *plan, ptrdiff_t count, const float *x
 {
     const ptrdiff_t steps = plan->steps, params = plan->params;
     float **pointers = malloc(sizeof(float *) * (size_t)(3 * steps + 1 + (threads - 1) * params));
-    if (pointers == NULL) return NNP_PLAN_WORKSPACE;
+    ptrdiff_t *shares = malloc(sizeof(ptrdiff_t) * (size_t)(steps * (threads + 1)));
+    if (pointers == NULL || shares == NULL) {
+        free(pointers);
+        free(shares);
+        return NNP_PLAN_WORKSPACE;
+    }
+    share_features(plan, threads, shares);
     struct run run = {
         .plan = plan, .count = count, .batch = batch, .x = x, .t = t, .order = order,
         .threads = threads, .rows_on_first = rows_on_first(batch, threads), .out = pointers,
         .mask = pointers + steps,
-        .grad = pointers + 2 * steps, .copies = pointers + 3 * steps + 1, .go = 0,
+        .grad = pointers + 2 * steps, .copies = pointers + 3 * steps + 1, .shares = shares, .go = 0,
         .failed = NNP_OK,
     };
     run.barrier.threads = threads;
@@ -732,6 +771,7 @@ static int run_plan(const struct nnp_plan *plan, ptrdiff_t count, const float *x
         __atomic_store_n(&run.go, -1, __ATOMIC_RELEASE);
         for (int k = 1; k < started; k++) pthread_join(helpers[k], NULL);
         free(pointers);
+        free(shares);
         return run_plan(plan, count, x, t, order, batch, 1, work, loss_sum, batches_done,
                         stopped_loss);
     }
@@ -750,6 +790,7 @@ static int run_plan(const struct nnp_plan *plan, ptrdiff_t count, const float *x
     if (run.failed != NNP_OK) status = run.failed;
     else if (run.batches_done * batch < count) status = NNP_PLAN_NONFINITE;
     free(pointers);
+    free(shares);
     return status;
 }
 

@@ -260,6 +260,37 @@ def test_plan_with_two_threads_agrees_to_rounding(monkeypatch, case):
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
 
 
+def tapering_model(seed=0):
+    """Four Linear layers of 40, 24, 10 and 4 features: at three or four threads the later
+    ones have fewer tiles of features than threads, and some thread takes none of them."""
+    nnplug.seed(seed)
+    return modules.Sequential(
+        [
+            modules.Linear(20, 40),
+            modules.Tanh(),
+            modules.Linear(40, 24),
+            modules.Tanh(),
+            modules.Linear(24, 10),
+            modules.Tanh(),
+            modules.Linear(10, 4),
+            modules.Softmax(),
+        ]
+    )
+
+
+@requires_c
+@pytest.mark.parametrize("threads", [3, 4])
+@pytest.mark.parametrize("optimizer", [optimizers.SGD, optimizers.Adam])
+def test_more_threads_than_tiles_of_a_layer_agree_to_rounding(monkeypatch, threads, optimizer):
+    def make():
+        return tapering_model(), losses.CrossEntropy(), optimizer
+
+    planned, reference = train_twice(monkeypatch, make, batch_size=64, threads=threads, epochs=1)
+    np.testing.assert_allclose(planned[0], reference[0], rtol=1e-6)
+    for got, want in zip(planned[1], reference[1], strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+
+
 WIDE_CASES = {
     "sgd": lambda: (wide_first_layer_model(), losses.CrossEntropy(), optimizers.SGD),
     "adam": lambda: (wide_first_layer_model(), losses.CrossEntropy(), optimizers.Adam),
