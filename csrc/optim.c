@@ -45,8 +45,8 @@ int nnp_update_prepare(struct nnp_update *u, int kind, double learning_rate, dou
         u->cb = (float)(1.0 - b);
         u->m_scale = (float)(1.0 / m_correction);
         u->v_scale = (float)(1.0 / v_correction);
-        const float floor = (float)((double)FLT_MIN / (double)u->lr);
-        u->m_floor = floor > FLT_MIN ? floor : FLT_MIN;
+        const float bound = (float)((double)FLT_MIN / (double)u->lr);
+        u->m_floor = bound > FLT_MIN ? bound : FLT_MIN;
         return NNP_OK;
     }
     default: return NNP_PLAN_INVALID;
