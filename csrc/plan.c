@@ -448,13 +448,14 @@ static void share_features(const struct nnp_plan *plan, int threads, ptrdiff_t *
         const ptrdiff_t rows = s->n_out, cost = s->n_in + 1, tile = FEATURE_TILE * cost;
         ptrdiff_t total = rows * cost;
         for (int t = 0; t < threads; t++) total += load[t];
+        const ptrdiff_t even = total / threads;
         ptrdiff_t wanted = 0;
         bound[0] = 0;
         bound[threads] = rows;
         for (int t = 1; t < threads; t++) {
             ptrdiff_t b = rows * t / threads / FEATURE_TILE * FEATURE_TILE;
             if (!first) { /* to the nearest tile of what the threads before t lack */
-                wanted += total / threads > load[t - 1] ? total / threads - load[t - 1] : 0;
+                wanted += even > load[t - 1] ? even - load[t - 1] : 0;
                 b = (wanted + tile / 2) / tile * FEATURE_TILE;
             }
             bound[t] = b > rows ? rows : b; /* b never falls: `wanted` only grows */
